@@ -1,0 +1,298 @@
+//! COMMAND and its subcommands: the introspection redis-cli and client libraries rely on.
+
+use super::{CommandDef, eq_ic, flags};
+use crate::config::glob_match;
+use crate::net::client::Client;
+use crate::server::Server;
+
+fn flag_names(def: &CommandDef) -> Vec<&'static str> {
+    flags::NAMES.iter().filter(|(f, _)| def.flags & f != 0).map(|(_, n)| *n).collect()
+}
+
+/// The key-spec flags Redis 7.0 would give this command's keys, derived from its flags.
+fn key_spec_flags(def: &CommandDef) -> Vec<&'static str> {
+    if def.flags & flags::WRITE != 0 {
+        vec!["RW", "UPDATE"]
+    } else {
+        vec!["RO", "ACCESS"]
+    }
+}
+
+fn reply_info(c: &mut Client, def: &CommandDef) {
+    c.out.array(10);
+    c.out.bulk(def.full_name().as_bytes());
+    c.out.int(def.arity as i64);
+    let fl = flag_names(def);
+    c.out.set(fl.len());
+    for f in fl {
+        c.out.simple(f);
+    }
+    c.out.int(def.keys.0 as i64);
+    c.out.int(def.keys.1 as i64);
+    c.out.int(def.keys.2 as i64);
+    let cats = def.acl_categories();
+    c.out.set(cats.len());
+    for cat in &cats {
+        c.out.simple(cat);
+    }
+    c.out.set(0); // tips
+    if def.keys.0 > 0 {
+        c.out.array(1);
+        c.out.map(3);
+        c.out.bulk(b"flags");
+        let kf = key_spec_flags(def);
+        c.out.set(kf.len());
+        for f in kf {
+            c.out.simple(f);
+        }
+        c.out.bulk(b"begin_search");
+        c.out.map(2);
+        c.out.bulk(b"type");
+        c.out.bulk(b"index");
+        c.out.bulk(b"spec");
+        c.out.map(1);
+        c.out.bulk(b"index");
+        c.out.int(def.keys.0 as i64);
+        c.out.bulk(b"find_keys");
+        c.out.map(2);
+        c.out.bulk(b"type");
+        c.out.bulk(b"range");
+        c.out.bulk(b"spec");
+        c.out.map(3);
+        c.out.bulk(b"lastkey");
+        let last = if def.keys.1 < 0 { def.keys.1 as i64 } else { (def.keys.1 - def.keys.0) as i64 };
+        c.out.int(last);
+        c.out.bulk(b"keystep");
+        c.out.int(def.keys.2 as i64);
+        c.out.bulk(b"limit");
+        c.out.int(0);
+    } else {
+        c.out.array(0);
+    }
+    c.out.array(def.subs.len());
+    for s in def.subs {
+        reply_info(c, s);
+    }
+}
+
+fn reply_docs(c: &mut Client, def: &CommandDef) {
+    let n = 3 + (!def.subs.is_empty()) as usize;
+    c.out.map(n);
+    c.out.bulk(b"summary");
+    c.out.bulk(def.summary.as_bytes());
+    c.out.bulk(b"since");
+    c.out.bulk(def.since.as_bytes());
+    c.out.bulk(b"group");
+    c.out.bulk(def.group.as_bytes());
+    if !def.subs.is_empty() {
+        c.out.bulk(b"subcommands");
+        c.out.map(def.subs.len());
+        for s in def.subs {
+            c.out.bulk(s.full_name().as_bytes());
+            reply_docs(c, s);
+        }
+    }
+}
+
+fn sorted_all(srv: &Server) -> Vec<&'static CommandDef> {
+    let mut v: Vec<&'static CommandDef> = srv.cmds.all().collect();
+    v.sort_by_key(|d| d.name);
+    v
+}
+
+/// COMMAND with no subcommand: every command's info.
+pub fn command(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    if args.len() > 1 {
+        // A subcommand that exists was dispatched to its own handler before reaching here.
+        c.out.error(&format!(
+            "unknown subcommand '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(args[1])
+        ));
+        return;
+    }
+    let all = sorted_all(srv);
+    c.out.array(all.len());
+    for d in all {
+        reply_info(c, d);
+    }
+}
+
+pub fn count(srv: &mut Server, c: &mut Client, _: &[&[u8]]) {
+    c.out.int(srv.cmds.all().count() as i64);
+}
+
+fn lookup_full(srv: &Server, name: &[u8]) -> Option<&'static CommandDef> {
+    let s = String::from_utf8_lossy(name).to_ascii_lowercase();
+    match s.split_once('|') {
+        Some((parent, sub)) => srv.cmds.lookup(parent.as_bytes())?.subs.iter().find(|d| d.name == sub),
+        None => srv.cmds.lookup(s.as_bytes()),
+    }
+}
+
+pub fn info(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    if args.len() == 2 {
+        let all = sorted_all(srv);
+        c.out.array(all.len());
+        for d in all {
+            reply_info(c, d);
+        }
+        return;
+    }
+    c.out.array(args.len() - 2);
+    for name in &args[2..] {
+        match lookup_full(srv, name) {
+            Some(d) => reply_info(c, d),
+            None => c.out.null_array(),
+        }
+    }
+}
+
+pub fn docs(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    let defs: Vec<&'static CommandDef> = if args.len() == 2 {
+        sorted_all(srv)
+    } else {
+        args[2..].iter().filter_map(|n| lookup_full(srv, n)).collect()
+    };
+    c.out.map(defs.len());
+    for d in defs {
+        c.out.bulk(d.full_name().as_bytes());
+        reply_docs(c, d);
+    }
+}
+
+pub fn list(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    let mut names: Vec<String> = Vec::new();
+    for d in sorted_all(srv) {
+        names.push(d.full_name());
+        for s in d.subs {
+            names.push(s.full_name());
+        }
+    }
+    if args.len() > 2 {
+        if args.len() != 5 || !eq_ic(args[2], "filterby") {
+            c.out.error(super::SYNTAX);
+            return;
+        }
+        let what = args[3];
+        let val = String::from_utf8_lossy(args[4]).to_string();
+        if eq_ic(what, "module") {
+            names.clear();
+        } else if eq_ic(what, "aclcat") {
+            let cat = format!("@{}", val.to_ascii_lowercase());
+            let mut keep = Vec::new();
+            for d in sorted_all(srv) {
+                if d.acl_categories().contains(&cat) {
+                    keep.push(d.full_name());
+                }
+                for s in d.subs {
+                    if s.acl_categories().contains(&cat) {
+                        keep.push(s.full_name());
+                    }
+                }
+            }
+            names = keep;
+        } else if eq_ic(what, "pattern") {
+            names.retain(|n| glob_match(val.as_bytes(), n.as_bytes(), true));
+        } else {
+            c.out.error(super::SYNTAX);
+            return;
+        }
+    }
+    c.out.array(names.len());
+    for n in names {
+        c.out.bulk(n.as_bytes());
+    }
+}
+
+/// Key positions of a call to `def` with `args` (first/last/step from the table).
+pub fn key_positions(def: &CommandDef, argc: usize) -> Vec<usize> {
+    let (first, last, step) = def.keys;
+    if first <= 0 || step <= 0 {
+        return Vec::new();
+    }
+    let last = if last < 0 { argc as i32 + last } else { last };
+    let mut v = Vec::new();
+    let mut i = first;
+    while i <= last && (i as usize) < argc {
+        v.push(i as usize);
+        i += step;
+    }
+    v
+}
+
+pub fn getkeys(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    let call = &args[2..];
+    let def = match srv.cmds.lookup_with_sub(call) {
+        Ok(d) => d,
+        Err(_) => {
+            c.out.error("Invalid command specified");
+            return;
+        }
+    };
+    if !def.arity_ok(call.len()) {
+        c.out.error("Invalid number of arguments specified for command");
+        return;
+    }
+    let keys = key_positions(def, call.len());
+    if keys.is_empty() {
+        c.out.error("The command has no key arguments");
+        return;
+    }
+    c.out.array(keys.len());
+    for k in keys {
+        c.out.bulk(call[k]);
+    }
+}
+
+pub fn getkeysandflags(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    let call = &args[2..];
+    let def = match srv.cmds.lookup_with_sub(call) {
+        Ok(d) => d,
+        Err(_) => {
+            c.out.error("Invalid command specified");
+            return;
+        }
+    };
+    if !def.arity_ok(call.len()) {
+        c.out.error("Invalid number of arguments specified for command");
+        return;
+    }
+    let keys = key_positions(def, call.len());
+    if keys.is_empty() {
+        c.out.error("The command has no key arguments");
+        return;
+    }
+    let kf = key_spec_flags(def);
+    c.out.array(keys.len());
+    for k in keys {
+        c.out.array(2);
+        c.out.bulk(call[k]);
+        c.out.set(kf.len());
+        for f in &kf {
+            c.out.simple(f);
+        }
+    }
+}
+
+pub fn help(_: &mut Server, c: &mut Client, _: &[&[u8]]) {
+    super::reply_help(
+        c,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Details of every command.",
+            "COUNT",
+            "    How many commands there are.",
+            "DOCS [<command-name> ...]",
+            "    Documentation of the given commands, or of all.",
+            "GETKEYS <full-command>",
+            "    The key arguments of a full command line.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    The key arguments of a full command line, with their access flags.",
+            "INFO [<command-name> ...]",
+            "    Details of the given commands, or of all.",
+            "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+            "    Names of the commands, optionally filtered.",
+        ],
+    );
+}

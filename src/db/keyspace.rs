@@ -1,0 +1,110 @@
+//! Keyspace access for commands: lookups that apply lazy expiry (and propagate it as DEL, as
+//! Redis 7.0 does), writes that keep the expiry table consistent, and hit/miss statistics.
+
+use super::{Obj, lru_clock};
+use crate::config::P;
+use crate::server::Server;
+use crate::types::Value;
+
+impl Server {
+    /// If `key` has a deadline in the past, delete it and propagate the deletion. Returns true
+    /// when the key is (now) expired. Nothing expires while loading.
+    pub fn expire_if_needed(&mut self, db: usize, key: &[u8]) -> bool {
+        let Some(when) = self.dbs[db].get_expire(key) else {
+            return false;
+        };
+        if self.loading || when >= self.cmd_time_ms {
+            return false;
+        }
+        self.delete_expired(db, key);
+        true
+    }
+
+    /// Delete an expired key and record it: stats, propagation (DEL or UNLINK).
+    pub fn delete_expired(&mut self, db: usize, key: &[u8]) {
+        self.dbs[db].remove(key);
+        self.stats.expired_keys += 1;
+        let cmd: &[u8] = if self.cfg.bool(P::LazyfreeLazyExpire) { b"UNLINK" } else { b"DEL" };
+        self.prop.also_propagate(db, vec![cmd.to_vec(), key.to_vec()]);
+    }
+
+    /// Lookup for reading: applies expiry, updates the access clock and hit/miss counters.
+    pub fn lookup_read(&mut self, db: usize, key: &[u8]) -> Option<&Obj> {
+        self.expire_if_needed(db, key);
+        let clock = lru_clock(self.cmd_time_ms);
+        match self.dbs[db].dict.get_mut(key) {
+            Some(o) => {
+                self.stats.keyspace_hits += 1;
+                o.lru = clock;
+                Some(o)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Lookup for writing: applies expiry and touches the access clock, no hit/miss counting.
+    pub fn lookup_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Obj> {
+        self.expire_if_needed(db, key);
+        let clock = lru_clock(self.cmd_time_ms);
+        let o = self.dbs[db].dict.get_mut(key)?;
+        o.lru = clock;
+        Some(o)
+    }
+
+    /// Lookup that neither counts nor touches (OBJECT, TYPE-like introspection still expires).
+    pub fn lookup_quiet(&mut self, db: usize, key: &[u8]) -> Option<&Obj> {
+        self.expire_if_needed(db, key);
+        self.dbs[db].dict.get(key)
+    }
+
+    pub fn key_exists(&mut self, db: usize, key: &[u8]) -> bool {
+        self.expire_if_needed(db, key);
+        self.dbs[db].dict.contains(key)
+    }
+
+    /// Store `val` under `key`: overwrite or add. The key's TTL is removed unless `keep_ttl`.
+    pub fn set_key(&mut self, db: usize, key: &[u8], val: Value, keep_ttl: bool) {
+        let lru = lru_clock(self.cmd_time_ms);
+        let d = &mut self.dbs[db];
+        match d.dict.get_mut(key) {
+            Some(o) => {
+                o.val = val;
+                o.lru = lru;
+            }
+            None => d.dict.insert_new(key.into(), Obj { val, lru }),
+        }
+        if !keep_ttl && !d.expires.is_empty() {
+            d.expires.remove(key);
+        }
+    }
+
+    /// Add a key known to be absent.
+    pub fn add_key(&mut self, db: usize, key: &[u8], val: Value) {
+        let lru = lru_clock(self.cmd_time_ms);
+        self.dbs[db].dict.insert_new(key.into(), Obj { val, lru });
+    }
+
+    /// Delete a key (after expiry); returns whether it existed.
+    pub fn delete_key(&mut self, db: usize, key: &[u8]) -> bool {
+        self.expire_if_needed(db, key);
+        self.dbs[db].remove(key).is_some()
+    }
+
+    pub fn set_expire(&mut self, db: usize, key: &[u8], when_ms: i64) {
+        debug_assert!(self.dbs[db].dict.contains(key));
+        self.dbs[db].expires.insert(key, when_ms);
+    }
+
+    pub fn remove_expire(&mut self, db: usize, key: &[u8]) -> bool {
+        self.dbs[db].expires.remove(key).is_some()
+    }
+
+    /// Whether an absolute deadline is already past for the running command (Redis's
+    /// checkAlreadyExpired: then the key is deleted instead of given a TTL).
+    pub fn already_expired(&self, when_ms: i64) -> bool {
+        !self.loading && when_ms <= self.cmd_time_ms
+    }
+}

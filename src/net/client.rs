@@ -1,0 +1,221 @@
+//! A client connection: its socket, query buffer and parser, its pending output with the
+//! propagation stamps that gate sending (DESIGN §3, §6), and its session state.
+//!
+//! Output is appended to `out`; after every command the loop records a mark `(end, stamp)`: the
+//! bytes up to `end` may leave once the durable offset reaches `stamp`. `sending` holds the bytes
+//! of the one `send` in flight and never moves while the kernel reads it.
+
+use crate::resp::{Out, RequestParser};
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+pub type ClientId = u64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    SkipNext,
+    /// Skipping the current command's reply (SkipNext became this for one command).
+    Skip,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closing {
+    No,
+    /// Stop reading; close once all output has been sent (QUIT, protocol errors).
+    AfterReply,
+    /// Close as soon as in-flight requests complete; discard output.
+    Now,
+}
+
+pub struct Client {
+    pub id: ClientId,
+    pub slot: u32,
+    pub generation: u32,
+    pub fd: OwnedFd,
+    pub addr: String,
+    pub laddr: String,
+    pub qbuf: Vec<u8>,
+    pub qpos: usize,
+    /// The most the query buffer held since the last cron check (Redis's querybuf_peak).
+    pub qbuf_peak: usize,
+    pub parser: RequestParser,
+    pub out: Out,
+    /// (end offset in `out.buf`, propagation stamp) for every command's output.
+    pub marks: VecDeque<(usize, u64)>,
+    pub sending: Vec<u8>,
+    pub send_off: usize,
+    pub send_inflight: bool,
+    pub recv_armed: bool,
+    pub closing: Closing,
+    /// Set while the client sits in the loop's list of clients with unparsed input.
+    pub pending_input: bool,
+    pub db: usize,
+    pub name: Option<Vec<u8>>,
+    pub authenticated: bool,
+    pub created_ms: i64,
+    pub last_interaction_ms: i64,
+    pub reply_mode: ReplyMode,
+    pub monitor: bool,
+    pub no_evict: bool,
+    pub last_cmd: String,
+    /// Bytes read and written on this connection.
+    pub net_in: u64,
+    pub net_out: u64,
+    /// When the output first passed the soft limit (for client-output-buffer-limit).
+    pub obuf_soft_since: Option<i64>,
+    pub lib_name: Option<Vec<u8>>,
+    pub lib_ver: Option<Vec<u8>>,
+    /// The running command recorded its effects itself: do not propagate its argv.
+    pub suppress_propagation: bool,
+    /// The running command asks to be propagated as this argv instead of its own.
+    pub rewritten_argv: Option<Vec<Vec<u8>>>,
+}
+
+impl Client {
+    pub fn new(id: ClientId, slot: u32, generation: u32, fd: OwnedFd, addr: String, laddr: String, now_ms: i64) -> Client {
+        Client {
+            id,
+            slot,
+            generation,
+            fd,
+            addr,
+            laddr,
+            qbuf: Vec::new(),
+            qpos: 0,
+            qbuf_peak: 0,
+            parser: RequestParser::default(),
+            out: Out::new(),
+            marks: VecDeque::new(),
+            sending: Vec::new(),
+            send_off: 0,
+            send_inflight: false,
+            recv_armed: false,
+            closing: Closing::No,
+            pending_input: false,
+            db: 0,
+            name: None,
+            authenticated: false,
+            created_ms: now_ms,
+            last_interaction_ms: now_ms,
+            reply_mode: ReplyMode::On,
+            monitor: false,
+            no_evict: false,
+            last_cmd: "NULL".into(),
+            net_in: 0,
+            net_out: 0,
+            obuf_soft_since: None,
+            lib_name: None,
+            lib_ver: None,
+            suppress_propagation: false,
+            rewritten_argv: None,
+        }
+    }
+
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    /// Record that everything written to `out` so far may leave once `stamp` is durable.
+    pub fn mark_output(&mut self, stamp: u64) {
+        let end = self.out.buf.len();
+        match self.marks.back_mut() {
+            Some(last) if last.1 == stamp => last.0 = end,
+            Some(last) if last.0 == end => {}
+            _ => self.marks.push_back((end, stamp)),
+        }
+    }
+
+    /// Bytes of `out` that may be sent when the durable offset is `durable`.
+    pub fn sendable_len(&self, durable: u64) -> usize {
+        let mut len = 0;
+        for &(end, stamp) in &self.marks {
+            if stamp > durable {
+                break;
+            }
+            len = end;
+        }
+        len
+    }
+
+    /// Move the first `n` bytes of `out` into `sending`.
+    pub fn take_for_send(&mut self, n: usize) {
+        debug_assert!(!self.send_inflight && self.sending.len() == self.send_off);
+        self.sending.clear();
+        self.send_off = 0;
+        if n == self.out.buf.len() {
+            std::mem::swap(&mut self.sending, &mut self.out.buf);
+        } else {
+            self.sending.extend_from_slice(&self.out.buf[..n]);
+            self.out.buf.drain(..n);
+        }
+        while let Some(m) = self.marks.front_mut() {
+            if m.0 <= n {
+                self.marks.pop_front();
+            } else {
+                m.0 -= n;
+                break;
+            }
+        }
+    }
+
+    /// Output waiting in memory: not yet handed to the kernel.
+    pub fn output_bytes(&self) -> usize {
+        self.out.buf.len() + (self.sending.len() - self.send_off)
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.out.buf.is_empty() || self.send_off < self.sending.len()
+    }
+
+    /// Requests in the ring that still name this client's fd or buffers.
+    pub fn in_flight(&self) -> bool {
+        self.send_inflight || self.recv_armed
+    }
+
+    /// Drop consumed query bytes, keeping whatever a partial command refers to.
+    pub fn compact_query(&mut self) {
+        let keep = self.parser.keep_from(self.qpos);
+        if keep == 0 {
+            return;
+        }
+        if keep >= self.qbuf.len() {
+            self.qbuf.clear();
+        } else {
+            self.qbuf.drain(..keep);
+        }
+        self.parser.shift(keep);
+        self.qpos -= keep;
+        // Give back a large buffer once it is empty again.
+        if self.qbuf.is_empty() && self.qbuf.capacity() > 64 * 1024 {
+            self.qbuf = Vec::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> Client {
+        let fd = std::fs::File::open("/dev/null").unwrap();
+        Client::new(1, 0, 0, fd.into(), String::new(), String::new(), 0)
+    }
+
+    #[test]
+    fn output_is_gated_by_stamp() {
+        let mut c = client();
+        c.out.ok();
+        c.mark_output(10);
+        c.out.ok();
+        c.mark_output(20);
+        assert_eq!(c.sendable_len(9), 0);
+        assert_eq!(c.sendable_len(10), 5);
+        assert_eq!(c.sendable_len(25), 10);
+        c.take_for_send(5);
+        assert_eq!(c.sending, b"+OK\r\n");
+        assert_eq!(c.marks.front(), Some(&(5, 20)));
+    }
+}

@@ -1,0 +1,3 @@
+//! Client connections and the provided-buffer ring their receives use.
+pub mod bufring;
+pub mod client;

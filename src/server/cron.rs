@@ -1,0 +1,72 @@
+//! Work done at `hz` (DESIGN §3 step 6): active expiry, client timeouts, incremental rehash of
+//! the keyspace tables, table shrinking, instantaneous-metrics samples.
+
+use super::Server;
+use crate::config::P;
+use crate::db::expire::{CycleKind, ExpireCycleState};
+use crate::net::client::Closing;
+use std::time::Duration;
+
+/// Rehash time per cron tick and database (Redis's incrementallyRehash uses 1 ms).
+const REHASH_BUDGET: Duration = Duration::from_millis(1);
+
+#[derive(Default, Debug)]
+pub struct CronState {
+    pub expire: ExpireCycleState,
+    pub ticks: u64,
+    pub resize_db: usize,
+}
+
+impl Server {
+    pub fn cron_tick(&mut self) {
+        self.cron.ticks += 1;
+        let now = super::now_ms();
+        self.stats.sample(now);
+        self.clients_cron(now);
+        self.databases_cron();
+    }
+
+    fn clients_cron(&mut self, now: i64) {
+        let timeout = self.cfg.int(P::Timeout);
+        if timeout <= 0 {
+            return;
+        }
+        let mut idle = Vec::new();
+        for c in self.clients.iter().flatten() {
+            if c.closing == Closing::No && !c.monitor && now - c.last_interaction_ms > timeout * 1000 {
+                idle.push(c.slot);
+            }
+        }
+        for slot in idle {
+            log::info!("Closing idle client");
+            self.close_client_slot(slot);
+        }
+    }
+
+    fn databases_cron(&mut self) {
+        if self.active_expire_enabled {
+            self.active_expire_cycle(CycleKind::Slow);
+        }
+        let ndb = self.dbs.len();
+        let n = ndb.min(16);
+        for _ in 0..n {
+            let db = self.cron.resize_db % ndb;
+            self.cron.resize_db = self.cron.resize_db.wrapping_add(1);
+            self.dbs[db].dict.shrink_if_sparse();
+            self.dbs[db].expires.shrink_if_sparse();
+        }
+        if self.cfg.bool(P::Activerehashing) {
+            for db in 0..ndb {
+                let d = &mut self.dbs[db];
+                if d.dict.is_rehashing() {
+                    d.dict.rehash_for(REHASH_BUDGET);
+                    break;
+                }
+                if d.expires.is_rehashing() {
+                    d.expires.rehash_for(REHASH_BUDGET);
+                    break;
+                }
+            }
+        }
+    }
+}

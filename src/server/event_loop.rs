@@ -1,0 +1,624 @@
+//! The event loop (DESIGN §3): one io_uring ring, no epoll, no thread per client.
+//!
+//! One iteration: submit and wait for a completion (or the cron timer); dispatch completions
+//! (accept → new client with a multishot recv; recv → bytes into the query buffer; send →
+//! advance output; signalfd → shutdown; timer → cron); run the commands of clients with input,
+//! at most `COMMAND_BUDGET` per client per iteration so one pipeline cannot starve the rest;
+//! queue at most one send per client, holding back output whose stamp is not yet durable.
+
+use super::listener::{self, Listener};
+use super::{PauseKind, Server, ShutdownRequest, now_ms};
+use crate::cmd::CommandTable;
+use crate::config::{Config, P};
+use crate::db::{Db, KeyHasher, Rng};
+use crate::io::ring::{Completion, Kind, Ring, Tag};
+use crate::net::bufring::{self, BufRing};
+use crate::net::client::{Client, Closing};
+use crate::persist::propagate::Propagator;
+use io_uring::{opcode, types};
+use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Commands one client may run per loop iteration before the others get their turn.
+pub const COMMAND_BUDGET: usize = 1024;
+/// Descriptors Redis keeps in reserve beyond maxclients (CONFIG_MIN_RESERVED_FDS).
+const RESERVED_FDS: u64 = 32;
+const RING_ENTRIES: u32 = 4096;
+const RECV_BUFFERS: u16 = 512;
+const RECV_BUFFER_SIZE: usize = 16 * 1024;
+/// Longest single send we submit (the kernel caps a send at about 2 GiB anyway).
+const MAX_SEND: usize = 64 * 1024 * 1024;
+
+const MAXCLIENTS_ERR: &[u8] = b"-ERR max number of clients reached\r\n";
+const DENIED_ERR: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Raise RLIMIT_NOFILE so maxclients connections fit, lowering maxclients if the limit can't move
+/// (as Redis's adjustOpenFilesLimit).
+fn adjust_open_files_limit(cfg: &mut Config) {
+    let want = cfg.int(P::Maxclients) as u64 + RESERVED_FDS;
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a pointer to a local rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur >= want {
+            return;
+        }
+        let mut try_to = want;
+        while try_to > lim.rlim_cur {
+            let new = libc::rlimit {
+                rlim_cur: try_to,
+                rlim_max: lim.rlim_max.max(try_to),
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &new) == 0 {
+                return;
+            }
+            try_to -= 16.min(try_to);
+        }
+        let got = lim.rlim_cur;
+        if got > RESERVED_FDS {
+            let max = got - RESERVED_FDS;
+            log::warn!(
+                "Your current 'ulimit -n' of {got} is not enough for the server to start. Setting maxclients to {max}."
+            );
+            cfg.set_val(P::Maxclients, crate::config::Val::Int(max as i64));
+        }
+    }
+}
+
+fn block_signals_to_signalfd() -> std::io::Result<i32> {
+    // SAFETY: signal-mask manipulation on local sigset_t values; signalfd gets a valid mask.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        // An inherited SIG_IGN for SIGCHLD would auto-reap children and lose their status.
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+}
+
+fn open_listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
+    let port = cfg.int(P::Port);
+    if port == 0 {
+        return Ok(Vec::new());
+    }
+    let backlog = cfg.int(P::TcpBacklog) as i32;
+    let mut out = Vec::new();
+    for raw in cfg.list(P::Bind) {
+        let (optional, addr) = match raw.strip_prefix('-') {
+            Some(a) => (true, a),
+            None => (false, raw.as_str()),
+        };
+        let ip: IpAddr = match addr {
+            "*" => IpAddr::from([0u8, 0, 0, 0]),
+            "::*" => IpAddr::from([0u16; 8]),
+            a => match a.parse() {
+                Ok(ip) => ip,
+                Err(_) => return Err(format!("Invalid bind address '{a}'")),
+            },
+        };
+        match listener::listen(ip, port as u16, backlog) {
+            Ok(l) => out.push(l),
+            Err(e) => {
+                let unsupported = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EADDRNOTAVAIL) | Some(libc::EAFNOSUPPORT) | Some(libc::EPROTONOSUPPORT)
+                );
+                if optional && unsupported {
+                    log::warn!("Could not create server TCP listening socket {addr}:{port}: {e} (optional, skipped)");
+                    continue;
+                }
+                return Err(format!(
+                    "Warning: Could not create server TCP listening socket {addr}:{port}: bind: {e}\nFailed listening on port {port} (TCP), aborting."
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("Failed listening on port {port} (TCP), aborting."));
+    }
+    Ok(out)
+}
+
+fn random_run_id() -> String {
+    let mut r = Rng::seeded();
+    (0..40).map(|_| format!("{:x}", r.below(16))).collect()
+}
+
+impl Server {
+    /// Set up everything the loop needs. Errors are printed by main and end the process.
+    pub fn new(mut cfg: Config, executable: String) -> Result<Server, String> {
+        let dir = cfg.str(P::Dir).to_string();
+        if !dir.is_empty() {
+            std::env::set_current_dir(&dir).map_err(|e| format!("Can't chdir to '{dir}': {e}"))?;
+        }
+        let cwd = std::env::current_dir()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        cfg.set_val(P::Dir, crate::config::Val::Str(cwd));
+        adjust_open_files_limit(&mut cfg);
+        let signal_fd = block_signals_to_signalfd().map_err(|e| format!("signalfd: {e}"))?;
+        let ring = Ring::new(RING_ENTRIES)?;
+        let bufring = BufRing::new(&ring.submitter(), RECV_BUFFERS, RECV_BUFFER_SIZE)
+            .map_err(|e| format!("io_uring provided-buffer ring: {e} (forkv needs Linux >= 6.1)"))?;
+        let listeners = open_listeners(&cfg)?;
+        let pidfile = cfg.str(P::Pidfile).to_string();
+        if !pidfile.is_empty()
+            && let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id()))
+        {
+            log::warn!("Failed to write PID file '{pidfile}': {e}");
+        }
+        let hasher = KeyHasher::default();
+        let ndb = cfg.int(P::Databases) as usize;
+        let dbs = (0..ndb).map(|_| Db::new(&hasher)).collect();
+        let config_file = cfg
+            .file
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let now = now_ms();
+        Ok(Server {
+            ring,
+            bufring,
+            cfg,
+            dbs,
+            hasher,
+            clients: Vec::new(),
+            generations: Vec::new(),
+            free_slots: Vec::new(),
+            client_ids: BTreeMap::new(),
+            next_client_id: 1,
+            pending_input: VecDeque::new(),
+            pending_send: Vec::new(),
+            closing: Vec::new(),
+            listeners,
+            cmds: CommandTable::new(),
+            prop: Propagator::default(),
+            stats: Default::default(),
+            dirty: 0,
+            cmd_time_ms: now,
+            rng: Rng::seeded(),
+            start_ms: now,
+            start_instant: std::time::Instant::now(),
+            run_id: random_run_id(),
+            loading: false,
+            active_expire_enabled: true,
+            pause: PauseKind::None,
+            pause_end_ms: 0,
+            monitors: Vec::new(),
+            shutdown: ShutdownRequest::default(),
+            to_close: Vec::new(),
+            signal_buf: Box::new([0u8; 128]),
+            signal_fd,
+            timer_spec: Box::new(types::Timespec::new()),
+            cron: Default::default(),
+            executable,
+            config_file,
+        })
+    }
+
+    fn arm_accepts(&mut self) {
+        for i in 0..self.listeners.len() {
+            if !self.listeners[i].armed {
+                let fd = self.listeners[i].fd.as_raw_fd();
+                let e = opcode::AcceptMulti::new(types::Fd(fd)).flags(libc::SOCK_CLOEXEC).build();
+                self.ring.push(e, Tag::new(Kind::Accept, i as u32, 0));
+                self.listeners[i].armed = true;
+            }
+        }
+    }
+
+    fn arm_signal_read(&mut self) {
+        let e = opcode::Read::new(types::Fd(self.signal_fd), self.signal_buf.as_mut_ptr(), 128).build();
+        self.ring.push(e, Tag::new(Kind::Signal, 0, 0));
+    }
+
+    fn arm_timer(&mut self) {
+        let period_ns = 1_000_000_000u64 / self.hz() as u64;
+        *self.timer_spec = types::Timespec::new()
+            .sec(period_ns / 1_000_000_000)
+            .nsec((period_ns % 1_000_000_000) as u32);
+        let e = opcode::Timeout::new(&*self.timer_spec as *const types::Timespec).build();
+        self.ring.push(e, Tag::new(Kind::Timer, 0, 0));
+    }
+
+    pub fn arm_recv(&mut self, slot: u32) {
+        let Some(c) = self.clients[slot as usize].as_deref_mut() else {
+            return;
+        };
+        if c.recv_armed || c.closing != Closing::No {
+            return;
+        }
+        let e = opcode::RecvMulti::new(types::Fd(c.raw_fd()), bufring::GROUP_ID).build();
+        c.recv_armed = true;
+        let tag = Tag::new(Kind::Recv, slot, c.generation);
+        self.ring.push(e, tag);
+    }
+
+    /// Run until shutdown. Returns the process exit code.
+    pub fn run(&mut self) -> i32 {
+        self.arm_accepts();
+        self.arm_signal_read();
+        self.arm_timer();
+        let mut completions = Vec::with_capacity(1024);
+        loop {
+            let want = if self.pending_input.is_empty() { 1 } else { 0 };
+            if let Err(e) = self.ring.submit_and_wait(want) {
+                log::warn!("io_uring_enter: {e}");
+            }
+            completions.clear();
+            self.ring.drain(&mut completions);
+            let mut cron_due = false;
+            for c in completions.iter() {
+                match c.tag.kind {
+                    Kind::Accept => self.on_accept(c),
+                    Kind::Recv => self.on_recv(c),
+                    Kind::Send => self.on_send(c),
+                    Kind::Signal => self.on_signal(c),
+                    Kind::Timer => cron_due = true,
+                    Kind::Ignore => {}
+                }
+            }
+            self.process_pending_input();
+            self.close_requested_clients();
+            if cron_due {
+                self.cron_tick();
+                self.arm_timer();
+            }
+            self.before_sleep();
+            self.flush_sends();
+            self.reap_closing();
+            self.prop.discard_unread();
+            if self.shutdown.requested {
+                if let Some(code) = self.finish_shutdown() {
+                    return code;
+                }
+                self.shutdown.requested = false;
+            }
+        }
+    }
+
+    fn alloc_slot(&mut self) -> (u32, u32) {
+        if let Some(slot) = self.free_slots.pop() {
+            let g = self.generations[slot as usize].wrapping_add(1) & 0xff_ffff;
+            self.generations[slot as usize] = g;
+            (slot, g)
+        } else {
+            self.clients.push(None);
+            self.generations.push(0);
+            ((self.clients.len() - 1) as u32, 0)
+        }
+    }
+
+    fn on_accept(&mut self, c: &Completion) {
+        let li = c.tag.slot as usize;
+        if !c.more()
+            && let Some(l) = self.listeners.get_mut(li)
+        {
+            l.armed = false;
+            self.arm_accepts();
+        }
+        if c.result < 0 {
+            let err = std::io::Error::from_raw_os_error(-c.result);
+            log::warn!("Accepting client connection: {err}");
+            return;
+        }
+        // SAFETY: a successful accept completion hands us a new descriptor we now own.
+        let fd = unsafe { OwnedFd::from_raw_fd(c.result) };
+        self.stats.total_connections += 1;
+        let peer = listener::peer_addr(fd.as_raw_fd());
+        let local = listener::local_addr(fd.as_raw_fd());
+        if self.client_ids.len() >= self.cfg.int(P::Maxclients) as usize {
+            write_and_drop(fd, MAXCLIENTS_ERR);
+            self.stats.rejected_conn += 1;
+            return;
+        }
+        if self.cfg.bool(P::ProtectedMode)
+            && self.cfg.str(P::Requirepass).is_empty()
+            && !peer.is_some_and(|p| is_loopback(&p.ip()))
+        {
+            write_and_drop(fd, DENIED_ERR);
+            self.stats.rejected_conn += 1;
+            return;
+        }
+        listener::tune_client_socket(&fd, self.cfg.int(P::TcpKeepalive));
+        let (slot, generation) = self.alloc_slot();
+        let id = self.next_client_id;
+        self.next_client_id += 1;
+        let now = now_ms();
+        let mut client = Box::new(Client::new(
+            id,
+            slot,
+            generation,
+            fd,
+            peer.map(|a| listener::fmt_addr(&a)).unwrap_or_default(),
+            local.map(|a| listener::fmt_addr(&a)).unwrap_or_default(),
+            now,
+        ));
+        client.authenticated = self.cfg.str(P::Requirepass).is_empty();
+        self.clients[slot as usize] = Some(client);
+        self.client_ids.insert(id, slot);
+        self.arm_recv(slot);
+    }
+
+    fn live_client(&mut self, tag: Tag) -> Option<&mut Client> {
+        let c = self.clients.get_mut(tag.slot as usize)?.as_deref_mut()?;
+        (c.generation == tag.generation).then_some(c)
+    }
+
+    fn on_recv(&mut self, comp: &Completion) {
+        let bid = comp.buffer_id();
+        let limit = self.cfg.int(P::ClientQueryBufferLimit) as usize;
+        let mut rearm = false;
+        let mut close = false;
+        let mut over_limit = false;
+        let mut got = 0usize;
+        let bufring = &self.bufring;
+        let live = self
+            .clients
+            .get_mut(comp.tag.slot as usize)
+            .and_then(|c| c.as_deref_mut())
+            .filter(|c| c.generation == comp.tag.generation);
+        if let Some(c) = live {
+            if !comp.more() {
+                c.recv_armed = false;
+            }
+            if comp.result > 0 {
+                let n = comp.result as usize;
+                if let Some(bid) = bid
+                    && c.closing == Closing::No
+                {
+                    c.qbuf.extend_from_slice(bufring.data(bid, n));
+                    c.net_in += n as u64;
+                    got = n;
+                    if c.qbuf.len() > c.qbuf_peak {
+                        c.qbuf_peak = c.qbuf.len();
+                    }
+                    if c.qbuf.len() > limit {
+                        over_limit = true;
+                    }
+                }
+                rearm = !comp.more();
+            } else if comp.result == -libc::ENOBUFS {
+                // Every provided buffer is in use: re-arm, the kernel waits for one.
+                rearm = true;
+            } else if comp.result != -libc::ECANCELED {
+                // EOF or a socket error: the peer is gone.
+                close = c.closing != Closing::Now;
+            }
+        }
+        if let Some(bid) = bid {
+            self.bufring.recycle(bid);
+        }
+        if got > 0 {
+            self.stats.net_input_bytes += got as u64;
+            self.stats.io_reads_processed += 1;
+            if over_limit {
+                let slot = comp.tag.slot;
+                if let Some(c) = self.clients[slot as usize].as_deref() {
+                    log::warn!(
+                        "Closing client that reached max query buffer length: id={} addr={} qbuf={} (qbuf initial bytes: {:?})",
+                        c.id,
+                        c.addr,
+                        c.qbuf.len(),
+                        String::from_utf8_lossy(&c.qbuf[..c.qbuf.len().min(64)])
+                    );
+                }
+                self.stats.client_qbuf_limit_disconnections += 1;
+                self.close_client_slot(slot);
+                return;
+            }
+            self.mark_pending_input(comp.tag.slot);
+        }
+        if close {
+            self.close_client_slot(comp.tag.slot);
+        } else if rearm {
+            self.arm_recv(comp.tag.slot);
+        }
+    }
+
+    pub fn mark_pending_input(&mut self, slot: u32) {
+        if let Some(c) = self.clients[slot as usize].as_deref_mut()
+            && !c.pending_input
+        {
+            c.pending_input = true;
+            self.pending_input.push_back(slot);
+        }
+    }
+
+    fn on_send(&mut self, comp: &Completion) {
+        let slot = comp.tag.slot;
+        let mut close = false;
+        if let Some(c) = self.live_client(comp.tag) {
+            c.send_inflight = false;
+            if comp.result < 0 {
+                close = c.closing != Closing::Now;
+                c.sending.clear();
+                c.send_off = 0;
+            } else {
+                let n = comp.result as usize;
+                c.send_off += n;
+                c.net_out += n as u64;
+                self.stats.net_output_bytes += n as u64;
+                self.stats.io_writes_processed += 1;
+            }
+        }
+        if close {
+            self.close_client_slot(slot);
+        } else {
+            self.pending_send.push(slot);
+        }
+    }
+
+    fn on_signal(&mut self, comp: &Completion) {
+        if comp.result >= 4 {
+            let signo = u32::from_ne_bytes([self.signal_buf[0], self.signal_buf[1], self.signal_buf[2], self.signal_buf[3]]);
+            let name = if signo == libc::SIGINT as u32 { "SIGINT" } else { "SIGTERM" };
+            log::warn!("Received {name} scheduling shutdown...");
+            self.shutdown.requested = true;
+        }
+        self.arm_signal_read();
+    }
+
+    /// Queue one send per client whose output may leave (DESIGN §3 step 5).
+    fn flush_sends(&mut self) {
+        let durable = self.durable_offset();
+        let mut slots = std::mem::take(&mut self.pending_send);
+        slots.sort_unstable();
+        slots.dedup();
+        let mut to_close = Vec::new();
+        for &slot in &slots {
+            let Some(c) = self.clients.get_mut(slot as usize).and_then(|c| c.as_deref_mut()) else {
+                continue;
+            };
+            if c.send_inflight || c.closing == Closing::Now {
+                continue;
+            }
+            if c.send_off >= c.sending.len() {
+                let n = c.sendable_len(durable);
+                if n == 0 {
+                    if c.closing == Closing::AfterReply && !c.has_output() {
+                        to_close.push(slot);
+                    }
+                    continue;
+                }
+                c.take_for_send(n);
+            }
+            let rest = &c.sending[c.send_off..];
+            let len = rest.len().min(MAX_SEND);
+            let e = opcode::Send::new(types::Fd(c.raw_fd()), rest.as_ptr(), len as u32)
+                .flags(libc::MSG_NOSIGNAL)
+                .build();
+            c.send_inflight = true;
+            let tag = Tag::new(Kind::Send, slot, c.generation);
+            self.ring.push(e, tag);
+        }
+        slots.clear();
+        if self.pending_send.is_empty() {
+            self.pending_send = slots;
+        }
+        for slot in to_close {
+            self.close_client_slot(slot);
+        }
+    }
+
+    /// Start closing a client: it leaves the client list now; its memory goes once the ring no
+    /// longer references it.
+    pub fn close_client_slot(&mut self, slot: u32) {
+        let Some(c) = self.clients.get_mut(slot as usize).and_then(|c| c.as_deref_mut()) else {
+            return;
+        };
+        if c.closing == Closing::Now {
+            return;
+        }
+        c.closing = Closing::Now;
+        let id = c.id;
+        let fd = c.raw_fd();
+        let recv_armed = c.recv_armed;
+        let tag = Tag::new(Kind::Recv, slot, c.generation);
+        // SAFETY: shutdown on a socket we own; it makes in-flight recv/send complete promptly.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        if recv_armed {
+            let e = opcode::AsyncCancel::new(tag.encode()).build();
+            self.ring.push(e, Tag::new(Kind::Ignore, 0, 0));
+        }
+        self.client_ids.remove(&id);
+        self.monitors.retain(|m| *m != id);
+        self.closing.push(slot);
+    }
+
+    /// Free clients whose last request has completed.
+    fn reap_closing(&mut self) {
+        let mut i = 0;
+        while i < self.closing.len() {
+            let slot = self.closing[i];
+            let done = self.clients[slot as usize].as_deref().is_none_or(|c| !c.in_flight());
+            if done {
+                self.clients[slot as usize] = None;
+                self.free_slots.push(slot);
+                self.closing.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn close_requested_clients(&mut self) {
+        for id in std::mem::take(&mut self.to_close) {
+            if let Some(&slot) = self.client_ids.get(&id) {
+                self.close_client_slot(slot);
+            }
+        }
+    }
+
+    /// Work done before the loop sleeps: the fast expiry cycle, client pause end.
+    fn before_sleep(&mut self) {
+        if self.pause != PauseKind::None && now_ms() >= self.pause_end_ms {
+            self.unpause_clients();
+        }
+        if self.active_expire_enabled {
+            self.active_expire_cycle(crate::db::expire::CycleKind::Fast);
+        }
+    }
+
+    pub fn unpause_clients(&mut self) {
+        self.pause = PauseKind::None;
+        // Paused clients kept their input: look at all of them again.
+        let slots: Vec<u32> = self.client_ids.values().copied().collect();
+        for s in slots {
+            if self.clients[s as usize].as_deref().is_some_and(|c| c.qpos < c.qbuf.len() || c.parser.in_progress()) {
+                self.mark_pending_input(s);
+            }
+        }
+    }
+
+    /// Orderly shutdown (SIGTERM/SIGINT or SHUTDOWN): returns the exit code, or None when the
+    /// shutdown was refused and the server goes on.
+    pub fn finish_shutdown(&mut self) -> Option<i32> {
+        log::warn!("User requested shutdown...");
+        let pidfile = self.cfg.str(P::Pidfile).to_string();
+        if !pidfile.is_empty() {
+            let _ = std::fs::remove_file(&pidfile);
+        }
+        // Flush what clients are owed, best effort, with plain blocking writes.
+        for c in self.clients.iter_mut().flatten() {
+            if c.closing != Closing::Now && !c.send_inflight && c.send_off >= c.sending.len() && !c.out.buf.is_empty() {
+                // SAFETY: write from a live buffer to a socket we own.
+                unsafe {
+                    libc::send(c.raw_fd(), c.out.buf.as_ptr() as *const libc::c_void, c.out.buf.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+                };
+            }
+        }
+        self.listeners.clear();
+        log::warn!("forkv is now ready to exit, bye bye...");
+        Some(0)
+    }
+}
+
+fn is_loopback(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => v.is_loopback(),
+        IpAddr::V6(v) => v.is_loopback() || v.to_ipv4_mapped().is_some_and(|m| m.is_loopback()),
+    }
+}
+
+/// Write a final error to a connection we refuse, then close it.
+fn write_and_drop(fd: OwnedFd, msg: &[u8]) {
+    // SAFETY: a non-blocking best-effort write of a static buffer to a socket we own.
+    unsafe {
+        libc::send(fd.as_raw_fd(), msg.as_ptr() as *const libc::c_void, msg.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT);
+    }
+    drop(fd);
+}

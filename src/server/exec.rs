@@ -1,0 +1,275 @@
+//! From parsed request to executed command: the checks Redis's processCommand makes (in its
+//! order), the call, and what follows it (stats, slowlog-free accounting, MONITOR, propagation,
+//! output stamping).
+
+use super::{PauseKind, Server};
+use crate::cmd::{self, CommandDef, flags};
+use crate::config::P;
+use crate::net::client::{Client, Closing, ReplyMode};
+use crate::resp::{ParseLimits, Parsed};
+use std::time::Instant;
+
+impl Server {
+    /// Run the commands of clients with input, `COMMAND_BUDGET` each per pass.
+    pub fn process_pending_input(&mut self) {
+        let n = self.pending_input.len();
+        for _ in 0..n {
+            let Some(slot) = self.pending_input.pop_front() else { break };
+            let Some(mut c) = self.clients[slot as usize].take() else { continue };
+            c.pending_input = false;
+            let more = self.run_client_commands(&mut c);
+            let has_output = c.has_output();
+            let closing_now = c.closing == Closing::Now;
+            self.clients[slot as usize] = Some(c);
+            if closing_now {
+                self.close_client_slot(slot);
+                continue;
+            }
+            if has_output {
+                self.pending_send.push(slot);
+            }
+            if more {
+                self.mark_pending_input(slot);
+            }
+            if self.shutdown.requested {
+                break;
+            }
+        }
+    }
+
+    /// Parse and execute up to the budget; returns true if complete commands may remain.
+    fn run_client_commands(&mut self, c: &mut Client) -> bool {
+        let mut budget = super::event_loop::COMMAND_BUDGET;
+        let qbuf = std::mem::take(&mut c.qbuf);
+        let mut ranges = Vec::new();
+        let mut inline = Vec::new();
+        let mut more = false;
+        while c.closing == Closing::No {
+            if budget == 0 {
+                more = true;
+                break;
+            }
+            if self.pause != PauseKind::None && !c.parser.in_progress() && self.client_is_paused(c, &qbuf) {
+                break;
+            }
+            let limits = ParseLimits {
+                proto_max_bulk_len: self.cfg.int(P::ProtoMaxBulkLen),
+                authenticated: c.authenticated,
+            };
+            match c.parser.parse(&qbuf, &mut c.qpos, limits) {
+                Parsed::Incomplete => break,
+                Parsed::Error(msg) => {
+                    c.out.error(&msg);
+                    self.collect_errors(c);
+                    log::debug!("Protocol error ({msg}) from client id={} addr={}", c.id, c.addr);
+                    c.closing = Closing::AfterReply;
+                    c.mark_output(self.stamp());
+                    break;
+                }
+                Parsed::Command => {
+                    let is_inline = c.parser.take_args(&mut ranges, &mut inline);
+                    let args: Vec<&[u8]> = if is_inline {
+                        inline.iter().map(|a| a.as_slice()).collect()
+                    } else {
+                        ranges.iter().map(|r| &qbuf[r.clone()]).collect()
+                    };
+                    if !args.is_empty() {
+                        budget -= 1;
+                        self.execute(c, &args);
+                    }
+                }
+            }
+        }
+        c.qbuf = qbuf;
+        c.compact_query();
+        more
+    }
+
+    /// With clients paused, whether the next command of `c` must wait (CLIENT PAUSE semantics:
+    /// WRITE pauses only commands that may write).
+    fn client_is_paused(&self, c: &Client, qbuf: &[u8]) -> bool {
+        match self.pause {
+            PauseKind::None => false,
+            PauseKind::All => true,
+            PauseKind::Write => {
+                let mut p = crate::resp::RequestParser::default();
+                let mut pos = c.qpos;
+                let limits = ParseLimits { proto_max_bulk_len: i64::MAX, authenticated: true };
+                if p.parse(qbuf, &mut pos, limits) != Parsed::Command {
+                    return false;
+                }
+                let mut a = Vec::new();
+                p.args(qbuf, &mut a);
+                match a.first().and_then(|n| self.cmds.lookup(n)) {
+                    Some(def) => def.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0,
+                    None => false,
+                }
+            }
+        }
+    }
+
+    fn reject(&mut self, c: &mut Client, def: Option<&CommandDef>, msg: &str) {
+        c.out.error(msg);
+        self.collect_errors(c);
+        if let Some(d) = def {
+            self.stats.commands.entry(d.full_name()).or_default().rejected_calls += 1;
+        }
+    }
+
+    /// Move the error codes the client's replies carried into errorstats.
+    pub fn collect_errors(&mut self, c: &mut Client) {
+        for code in c.out.errors.drain(..) {
+            self.stats.count_error(&code);
+        }
+    }
+
+    /// Execute one command for `c` (DESIGN §3 step 3).
+    pub fn execute(&mut self, c: &mut Client, args: &[&[u8]]) {
+        let now = super::now_ms();
+        c.last_interaction_ms = now;
+        self.cmd_time_ms = now;
+        if c.reply_mode == ReplyMode::SkipNext {
+            c.reply_mode = ReplyMode::Skip;
+        }
+        let out_before = c.out.buf.len();
+        self.dispatch(c, args);
+        if matches!(c.reply_mode, ReplyMode::Off | ReplyMode::Skip) {
+            c.out.buf.truncate(out_before);
+            if c.reply_mode == ReplyMode::Skip {
+                c.reply_mode = ReplyMode::On;
+            }
+        }
+        c.mark_output(self.stamp());
+        self.check_output_limits(c);
+    }
+
+    fn dispatch(&mut self, c: &mut Client, args: &[&[u8]]) {
+        let table = self.cmds.clone();
+        let def = match table.lookup_with_sub(args) {
+            Ok(d) => d,
+            Err(msg) => {
+                self.reject(c, None, &msg);
+                return;
+            }
+        };
+        if !def.arity_ok(args.len()) {
+            let msg = format!("wrong number of arguments for '{}' command", def.full_name());
+            self.reject(c, Some(def), &msg);
+            return;
+        }
+        if def.flags & flags::PROTECTED != 0 && !self.debug_allowed(c) {
+            self.reject(
+                c,
+                Some(def),
+                "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+            );
+            return;
+        }
+        if !c.authenticated && def.flags & flags::NO_AUTH == 0 {
+            self.reject(c, Some(def), "-NOAUTH Authentication required.");
+            return;
+        }
+        if self.loading && def.flags & flags::LOADING == 0 {
+            self.reject(c, Some(def), "-LOADING Redis is loading the dataset in memory");
+            return;
+        }
+        self.feed_monitors(c, def, args);
+        let errors_before = self.stats.total_error_replies;
+        let dirty_before = self.dirty;
+        let start = Instant::now();
+        (def.handler)(self, c, args);
+        let usec = start.elapsed().as_micros() as u64;
+        self.collect_errors(c);
+        let failed = self.stats.total_error_replies > errors_before;
+        let st = self.stats.commands.entry(def.full_name()).or_default();
+        st.calls += 1;
+        st.usec += usec;
+        if failed {
+            st.failed_calls += 1;
+        }
+        self.stats.total_commands += 1;
+        c.last_cmd = def.full_name();
+        // Propagate: the command's own argv when it changed data and recorded nothing itself.
+        if self.dirty > dirty_before && def.flags & flags::WRITE != 0 && !c.suppress_propagation {
+            if let Some(rewritten) = c.rewritten_argv.take() {
+                self.prop.also_propagate(c.db, rewritten);
+            } else {
+                self.prop.also_propagate(c.db, args.iter().map(|a| a.to_vec()).collect());
+            }
+        }
+        c.suppress_propagation = false;
+        c.rewritten_argv = None;
+        let wrap = def.flags & flags::TOUCHES_ARBITRARY_KEYS == 0;
+        self.prop.flush_command(wrap);
+    }
+
+    fn debug_allowed(&self, c: &Client) -> bool {
+        match self.cfg.enum_name(P::EnableDebugCommand) {
+            "yes" => true,
+            "local" => c.addr.starts_with("127.") || c.addr.starts_with("::1"),
+            _ => false,
+        }
+    }
+
+    /// Send the command to MONITOR clients, formatted as Redis does.
+    fn feed_monitors(&mut self, c: &Client, def: &CommandDef, args: &[&[u8]]) {
+        if self.monitors.is_empty() || def.flags & (flags::ADMIN | flags::SKIP_MONITOR) != 0 {
+            return;
+        }
+        let now = super::now_us();
+        let mut line = format!("+{}.{:06} [{} {}]", now / 1_000_000, now % 1_000_000, c.db, c.addr);
+        let redact = def.name == "auth" || (def.name == "hello" && args.len() > 2);
+        for (i, a) in args.iter().enumerate() {
+            line.push(' ');
+            if redact && i > 0 {
+                line.push_str("\"(redacted)\"");
+            } else {
+                line.push_str(&cmd::repr_bytes(a));
+            }
+        }
+        line.push_str("\r\n");
+        let stamp = self.stamp();
+        for id in self.monitors.clone() {
+            if id == c.id {
+                continue;
+            }
+            if let Some(m) = self.client_by_id_mut(id) {
+                m.out.raw(line.as_bytes());
+                m.mark_output(stamp);
+                let slot = m.slot;
+                self.pending_send.push(slot);
+            }
+        }
+    }
+
+    /// Enforce client-output-buffer-limit for the client's class (normal; pubsub later).
+    pub fn check_output_limits(&mut self, c: &mut Client) {
+        let (hard, soft, secs) = self.cfg.obuf()[0];
+        if hard == 0 && soft == 0 {
+            return;
+        }
+        let used = c.output_bytes() as i64;
+        let now = super::now_ms();
+        let mut over = hard > 0 && used >= hard;
+        if soft > 0 && used >= soft {
+            match c.obuf_soft_since {
+                None => c.obuf_soft_since = Some(now),
+                Some(t) if now - t >= secs * 1000 => over = true,
+                _ => {}
+            }
+        } else {
+            c.obuf_soft_since = None;
+        }
+        if over && c.closing != Closing::Now {
+            log::warn!(
+                "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                c.id,
+                c.addr
+            );
+            self.stats.client_outbuf_limit_disconnections += 1;
+            c.closing = Closing::Now;
+            c.out.buf.clear();
+            c.marks.clear();
+        }
+    }
+}

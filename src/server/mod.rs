@@ -1,0 +1,135 @@
+//! The server: all state the main thread owns (DESIGN §2) and the event loop's phases.
+//!
+//! - `event_loop.rs`: the io_uring loop of DESIGN §3 (completions, input, send, cron).
+//! - `exec.rs`: turning a parsed request into a command call (checks, stats, propagation).
+//! - `cron.rs`: the `hz` timer work; `info.rs`: INFO; `stats.rs`: counters.
+
+pub mod cron;
+pub mod event_loop;
+pub mod exec;
+pub mod info;
+pub mod listener;
+pub mod stats;
+
+use crate::cmd::CommandTable;
+use crate::config::{Config, P};
+use crate::db::{Db, KeyHasher, Rng};
+use crate::io::ring::Ring;
+use crate::net::bufring::BufRing;
+use crate::net::client::{Client, ClientId};
+use crate::persist::propagate::Propagator;
+use std::collections::{BTreeMap, VecDeque};
+
+pub const VERSION: &str = "7.0.15";
+pub const FORKV_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// CLIENT PAUSE state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PauseKind {
+    None,
+    Write,
+    All,
+}
+
+/// A shutdown that has been asked for (SHUTDOWN, SIGTERM/SIGINT).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ShutdownRequest {
+    pub requested: bool,
+}
+
+pub struct Server {
+    // Field order is drop order: the ring goes before the buffers it names.
+    pub ring: Ring,
+    pub bufring: BufRing,
+    pub cfg: Config,
+    pub dbs: Vec<Db>,
+    pub hasher: KeyHasher,
+    /// Client slots; a slot's generation changes each time it is reused.
+    pub clients: Vec<Option<Box<Client>>>,
+    pub generations: Vec<u32>,
+    pub free_slots: Vec<u32>,
+    /// Live clients by id (CLIENT LIST order, CLIENT KILL ID).
+    pub client_ids: BTreeMap<ClientId, u32>,
+    pub next_client_id: ClientId,
+    /// Clients with unparsed input, in arrival order.
+    pub pending_input: VecDeque<u32>,
+    /// Clients whose output may need a send this iteration.
+    pub pending_send: Vec<u32>,
+    /// Clients being closed, waiting for their last completion.
+    pub closing: Vec<u32>,
+    pub listeners: Vec<listener::Listener>,
+    pub cmds: CommandTable,
+    pub prop: Propagator,
+    pub stats: stats::Stats,
+    /// Changes since the last save (rdb_changes_since_last_save).
+    pub dirty: u64,
+    /// Time cached for the command being executed (expiry decisions are consistent within it).
+    pub cmd_time_ms: i64,
+    pub rng: Rng,
+    pub start_ms: i64,
+    pub start_instant: std::time::Instant,
+    pub run_id: String,
+    pub loading: bool,
+    pub active_expire_enabled: bool,
+    pub pause: PauseKind,
+    pub pause_end_ms: i64,
+    pub monitors: Vec<ClientId>,
+    pub shutdown: ShutdownRequest,
+    /// Set by CLIENT KILL / timeouts on clients other than the running one.
+    pub to_close: Vec<ClientId>,
+    pub signal_buf: Box<[u8; 128]>,
+    pub signal_fd: i32,
+    pub timer_spec: Box<io_uring::types::Timespec>,
+    pub cron: cron::CronState,
+    pub executable: String,
+    pub config_file: String,
+}
+
+impl Server {
+    pub fn hz(&self) -> i64 {
+        self.cfg.int(P::Hz).clamp(1, 500)
+    }
+
+    /// The offset output is stamped with: everything propagated so far.
+    pub fn stamp(&self) -> u64 {
+        self.prop.offset
+    }
+
+    /// How far propagation is durable. With no AOF everything propagated is as durable as the
+    /// policy promises (nothing), so output is never held back; the AOF changes this one function.
+    pub fn durable_offset(&self) -> u64 {
+        self.prop.offset
+    }
+
+    pub fn client_by_id(&self, id: ClientId) -> Option<&Client> {
+        let slot = *self.client_ids.get(&id)?;
+        self.clients.get(slot as usize)?.as_deref()
+    }
+
+    pub fn client_by_id_mut(&mut self, id: ClientId) -> Option<&mut Client> {
+        let slot = *self.client_ids.get(&id)?;
+        self.clients.get_mut(slot as usize)?.as_deref_mut()
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.start_instant.elapsed().as_secs()
+    }
+
+    pub fn connected_clients(&self) -> usize {
+        self.client_ids.len()
+    }
+}
