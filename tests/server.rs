@@ -1,0 +1,338 @@
+//! Integration tests against the real forkv-server binary on an ephemeral loopback port.
+
+mod common;
+use common::*;
+use std::io::Read;
+use std::time::Duration;
+
+#[test]
+fn ping_set_get_and_binary_values() {
+    let s = start_forkv(&[]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["PING"]), status("PONG"));
+    assert_eq!(c.cmd(&["PING", "hi"]), bulk("hi"));
+    let val: Vec<u8> = (0..=255u8).chain([b'\r', b'\n', 0]).collect();
+    assert_eq!(c.cmd_bytes(&[b"SET", b"k\x00\r\n", &val]), status("OK"));
+    assert_eq!(c.cmd_bytes(&[b"GET", b"k\x00\r\n"]), Reply::Bulk(val));
+    assert_eq!(c.cmd(&["GET", "missing"]), Reply::Nil);
+}
+
+#[test]
+fn pipelining_thousands_of_commands_in_one_write() {
+    let s = start_forkv(&[]);
+    let mut c = s.conn();
+    let mut wire = Vec::new();
+    for i in 0..5000 {
+        wire.extend(encode(&[b"INCR", b"counter"]));
+        if i % 2 == 0 {
+            wire.extend(b"PING\r\n");
+        }
+    }
+    c.send_raw(&wire);
+    for i in 0..5000 {
+        assert_eq!(c.read(), Reply::Int(i + 1));
+        if i % 2 == 0 {
+            assert_eq!(c.read(), status("PONG"));
+        }
+    }
+}
+
+#[test]
+fn protocol_error_replies_then_closes() {
+    let s = start_forkv(&[]);
+    let mut c = s.conn();
+    c.send_raw(b"*1\r\n$abc\r\n");
+    assert_eq!(c.read(), err("ERR Protocol error: invalid bulk length"));
+    assert!(c.is_closed());
+    let mut c = s.conn();
+    c.send_raw(b"SET a \"b\r\n");
+    assert_eq!(c.read(), err("ERR Protocol error: unbalanced quotes in request"));
+    assert!(c.is_closed());
+    // The server carries on.
+    assert_eq!(s.conn().cmd(&["PING"]), status("PONG"));
+}
+
+#[test]
+fn huge_declared_bulk_does_not_allocate() {
+    let s = start_forkv(&[]);
+    let mut other = s.conn();
+    let before = info_field(&mut other, "memory", "used_memory");
+    let mut c = s.conn();
+    c.send_raw(b"*2\r\n$3\r\nGET\r\n$500000000\r\nabc");
+    std::thread::sleep(Duration::from_millis(200));
+    let after = info_field(&mut other, "memory", "used_memory");
+    assert!(after < before + 10 * 1024 * 1024, "used_memory grew from {before} to {after}");
+}
+
+fn info_field(c: &mut Conn, section: &str, field: &str) -> i64 {
+    let info = c.cmd(&["INFO", section]).bulk_str();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn unknown_command_and_arity_errors_match_redis_text() {
+    let s = start_forkv(&[]);
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd(&["FOO", "a", "b"]),
+        err("ERR unknown command 'FOO', with args beginning with: 'a' 'b' ")
+    );
+    assert_eq!(c.cmd(&["GET"]), err("ERR wrong number of arguments for 'get' command"));
+    assert_eq!(c.cmd(&["CONFIG", "FOO"]), err("ERR unknown subcommand 'FOO'. Try CONFIG HELP."));
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET"]),
+        err("ERR wrong number of arguments for 'config|get' command")
+    );
+}
+
+#[test]
+fn requirepass_gates_commands_until_auth() {
+    let s = start_forkv(&["--requirepass", "s3cret"]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["GET", "x"]), err("NOAUTH Authentication required."));
+    assert_eq!(
+        c.cmd(&["AUTH", "wrong"]),
+        err("WRONGPASS invalid username-password pair or user is disabled.")
+    );
+    assert_eq!(c.cmd(&["AUTH", "s3cret"]), status("OK"));
+    assert_eq!(c.cmd(&["GET", "x"]), Reply::Nil);
+    let mut c2 = s.conn();
+    assert_eq!(c2.cmd(&["AUTH", "default", "s3cret"]), status("OK"));
+}
+
+#[test]
+fn maxclients_refuses_extra_connections() {
+    let s = start_forkv(&["--maxclients", "2"]);
+    let mut a = s.conn();
+    let mut b = s.conn();
+    assert_eq!(a.cmd(&["PING"]), status("PONG"));
+    assert_eq!(b.cmd(&["PING"]), status("PONG"));
+    let mut c = s.conn();
+    assert_eq!(c.read(), err("ERR max number of clients reached"));
+    drop(a);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(s.conn().cmd(&["PING"]), status("PONG"));
+}
+
+#[test]
+fn idle_timeout_closes_clients() {
+    let s = start_forkv(&["--timeout", "1"]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["PING"]), status("PONG"));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(c.is_closed());
+}
+
+#[test]
+fn expiry_is_lazy_and_active() {
+    let s = start_forkv(&[]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["SET", "a", "1", "PX", "100"]), status("OK"));
+    for i in 0..50 {
+        c.cmd(&["SET", &format!("b{i}"), "1", "PX", "100"]);
+    }
+    assert!(c.cmd(&["PTTL", "a"]).int() > 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.cmd(&["GET", "a"]), Reply::Nil);
+    // The active cycle removes the others without anyone touching them.
+    let mut n = 1;
+    for _ in 0..50 {
+        n = c.cmd(&["DBSIZE"]).int();
+        if n == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(n, 0);
+    assert!(info_field(&mut c, "stats", "expired_keys") >= 51);
+}
+
+#[test]
+fn resp3_types_after_hello_3() {
+    let s = start_forkv(&[]);
+    let mut c = s.conn();
+    let r = c.cmd(&["HELLO", "3"]);
+    let Reply::Map(m) = r else { panic!("HELLO 3 must answer a map, got {r:?}") };
+    assert!(m.contains(&(bulk("proto"), Reply::Int(3))));
+    assert_eq!(c.cmd(&["GET", "nope"]), Reply::Nil);
+    let r = c.cmd(&["CONFIG", "GET", "maxclients"]);
+    assert_eq!(r, Reply::Map(vec![(bulk("maxclients"), bulk("10000"))]));
+    assert!(matches!(c.cmd(&["INFO", "server"]), Reply::Verbatim(..)));
+    assert!(matches!(c.cmd(&["HELLO", "4"]), Reply::Error(e) if e.starts_with("NOPROTO")));
+}
+
+#[test]
+fn client_reply_off_skip_on() {
+    let s = start_forkv(&[]);
+    let mut c = s.conn();
+    c.send(&["CLIENT", "REPLY", "OFF"]);
+    c.send(&["SET", "a", "1"]);
+    c.send(&["CLIENT", "REPLY", "ON"]);
+    assert_eq!(c.read(), status("OK"));
+    c.send(&["CLIENT", "REPLY", "SKIP"]);
+    c.send(&["GET", "a"]);
+    assert_eq!(c.cmd(&["PING"]), status("PONG"));
+}
+
+#[test]
+fn client_kill_by_id_closes_the_other_connection() {
+    let s = start_forkv(&[]);
+    let mut victim = s.conn();
+    let id = victim.cmd(&["CLIENT", "ID"]).int();
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]), Reply::Int(1));
+    assert!(victim.is_closed());
+    let list = c.cmd(&["CLIENT", "LIST"]).bulk_str();
+    assert_eq!(list.lines().count(), 1, "{list}");
+}
+
+#[test]
+fn monitor_streams_commands_of_others() {
+    let s = start_forkv(&[]);
+    let mut m = s.conn();
+    assert_eq!(m.cmd(&["MONITOR"]), status("OK"));
+    let mut c = s.conn();
+    c.cmd(&["SET", "mk", "v\n1"]);
+    let line = match m.read() {
+        Reply::Status(l) => l,
+        other => panic!("{other:?}"),
+    };
+    assert!(line.ends_with("\"SET\" \"mk\" \"v\\n1\""), "{line}");
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let mut s = start_forkv(&[]);
+    assert_eq!(s.conn().cmd(&["PING"]), status("PONG"));
+    let st = s.signal_and_wait(libc::SIGTERM);
+    assert!(st.success(), "exit status {st:?}; log: {}", s.log_text());
+}
+
+#[test]
+fn shutdown_command_stops_the_server() {
+    let mut s = start_forkv(&[]);
+    let mut c = s.conn();
+    c.send(&["SHUTDOWN", "NOSAVE"]);
+    assert!(c.is_closed());
+    let st = s.child.take().unwrap().wait().unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn bad_config_directive_stops_startup_with_line() {
+    let dir = TempDir::new("badconf");
+    let conf = dir.path().join("bad.conf");
+    std::fs::write(&conf, "port 1234\nnosuchthing 1\n").unwrap();
+    let out = std::process::Command::new(forkv_bin()).arg(&conf).output().unwrap();
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("line 2") && e.contains("Bad directive"), "{e}");
+}
+
+#[test]
+fn config_file_set_and_rewrite() {
+    let dir = TempDir::new("conf");
+    let conf = dir.path().join("forkv.conf");
+    std::fs::write(&conf, "# my config\nhz 20\n").unwrap();
+    let conf_s = conf.to_string_lossy().to_string();
+    let port = free_port();
+    let log = dir.path().join("log");
+    let mut child = std::process::Command::new(forkv_bin())
+        .arg(&conf_s)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .current_dir(dir.path())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = ServerProc { child: None, port, dir: TempDir::new("unused"), log };
+    let mut c = None;
+    for _ in 0..100 {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            drop(s);
+            c = Some(Conn::connect(port));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = c.expect("server up");
+    assert_eq!(c.cmd(&["CONFIG", "GET", "hz"]), Reply::Array(vec![bulk("hz"), bulk("20")]));
+    assert_eq!(c.cmd(&["CONFIG", "SET", "timeout", "7", "hz", "15"]), status("OK"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "hz", "abc"]),
+        err("ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer")
+    );
+    assert_eq!(c.cmd(&["CONFIG", "REWRITE"]), status("OK"));
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.starts_with("# my config\nhz 15\n"), "{text}");
+    assert!(text.contains("timeout 7"), "{text}");
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(guard);
+}
+
+#[test]
+fn output_is_held_until_a_slow_reader_reads_and_memory_stays_bounded_by_limit() {
+    let s = start_forkv(&["--client-output-buffer-limit", "normal 1mb 0 0"]);
+    let mut c = s.conn();
+    c.cmd(&["SET", "big", &"x".repeat(100_000)]);
+    // Ask for 100 copies without reading: 10 MB of replies passes the 1 MB hard limit.
+    let mut wire = Vec::new();
+    for _ in 0..100 {
+        wire.extend(encode(&[b"GET", b"big"]));
+    }
+    c.send_raw(&wire);
+    std::thread::sleep(Duration::from_millis(300));
+    // The client is disconnected rather than buffered without bound.
+    let mut sink = Vec::new();
+    let _ = c.reader.read_to_end(&mut sink);
+    assert!(sink.len() < 10 * 100_000, "read {} bytes", sink.len());
+    let mut o = s.conn();
+    assert!(info_field(&mut o, "stats", "client_output_buffer_limit_disconnections") >= 1);
+}
+
+#[test]
+fn query_buffer_limit_disconnects() {
+    let s = start_forkv(&["--client-query-buffer-limit", "1mb"]);
+    let mut c = s.conn();
+    // An unterminated inline... no: a multibulk bulk larger than the limit arriving in pieces.
+    c.send_raw(b"*2\r\n$3\r\nSET\r\n$3000000\r\n");
+    let chunk = vec![b'a'; 64 * 1024];
+    for _ in 0..40 {
+        if c.writer.write_all_ok(&chunk).is_err() {
+            break;
+        }
+    }
+    assert!(c.is_closed());
+}
+
+trait WriteAllOk {
+    fn write_all_ok(&mut self, b: &[u8]) -> std::io::Result<()>;
+}
+
+impl WriteAllOk for std::net::TcpStream {
+    fn write_all_ok(&mut self, b: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.write_all(b)
+    }
+}
+
+#[test]
+fn many_concurrent_clients() {
+    let s = start_forkv(&[]);
+    let mut conns: Vec<Conn> = (0..2000).map(|_| s.conn()).collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.send(&["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    for c in conns.iter_mut() {
+        assert_eq!(c.read(), status("OK"));
+    }
+    let mut o = s.conn();
+    assert_eq!(o.cmd(&["DBSIZE"]), Reply::Int(2000));
+    assert!(info_field(&mut o, "clients", "connected_clients") >= 2001);
+}
