@@ -25,10 +25,12 @@ pub fn info_line(c: &Client, now_ms: i64) -> String {
     }
     let events = if c.closing == Closing::No { "r" } else { "" };
     let omem = c.output_bytes();
-    let qbuf = c.qbuf.len();
-    let tot = qbuf + c.qbuf.capacity() - qbuf + omem + std::mem::size_of::<Client>();
+    let qbuf = c.qbuf.len().max(c.qbuf_in_use);
+    let qfree = c.qbuf.capacity().saturating_sub(c.qbuf.len());
+    let tot = qbuf + qfree + omem + std::mem::size_of::<Client>();
+    let cmd = c.last_cmd.map_or_else(|| "NULL".to_string(), |d| d.full_name());
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
         c.id,
         c.addr,
         c.laddr,
@@ -39,14 +41,15 @@ pub fn info_line(c: &Client, now_ms: i64) -> String {
         flags,
         c.db,
         qbuf,
-        c.qbuf.capacity() - qbuf,
+        qfree,
+        c.argv_mem,
         c.out.buf.capacity(),
         c.out.buf.capacity(),
         c.out.buf.len(),
         omem,
         tot,
         events,
-        c.last_cmd,
+        cmd,
         c.out.resp,
     )
 }
@@ -184,12 +187,8 @@ pub fn kill(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             if eq_ic(args[i], "id") && more {
                 match parse_i64(args[i + 1]) {
                     Some(v) if v >= 1 => id = Some(v as u64),
-                    Some(_) => {
+                    _ => {
                         c.out.error("client-id should be greater than 0");
-                        return;
-                    }
-                    None => {
-                        c.out.error(super::NOT_INT);
                         return;
                     }
                 }

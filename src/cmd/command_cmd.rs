@@ -9,15 +9,6 @@ fn flag_names(def: &CommandDef) -> Vec<&'static str> {
     flags::NAMES.iter().filter(|(f, _)| def.flags & f != 0).map(|(_, n)| *n).collect()
 }
 
-/// The key-spec flags Redis 7.0 would give this command's keys, derived from its flags.
-fn key_spec_flags(def: &CommandDef) -> Vec<&'static str> {
-    if def.flags & flags::WRITE != 0 {
-        vec!["RW", "UPDATE"]
-    } else {
-        vec!["RO", "ACCESS"]
-    }
-}
-
 fn reply_info(c: &mut Client, def: &CommandDef) {
     c.out.array(10);
     c.out.bulk(def.full_name().as_bytes());
@@ -35,14 +26,16 @@ fn reply_info(c: &mut Client, def: &CommandDef) {
     for cat in &cats {
         c.out.simple(cat);
     }
-    c.out.set(0); // tips
-    if def.keys.0 > 0 {
-        c.out.array(1);
+    c.out.set(def.tips.len());
+    for t in def.tips {
+        c.out.bulk(t.as_bytes());
+    }
+    c.out.set(def.key_specs.len());
+    for ks in def.key_specs {
         c.out.map(3);
         c.out.bulk(b"flags");
-        let kf = key_spec_flags(def);
-        c.out.set(kf.len());
-        for f in kf {
+        c.out.set(ks.flags.len());
+        for f in ks.flags {
             c.out.simple(f);
         }
         c.out.bulk(b"begin_search");
@@ -52,7 +45,7 @@ fn reply_info(c: &mut Client, def: &CommandDef) {
         c.out.bulk(b"spec");
         c.out.map(1);
         c.out.bulk(b"index");
-        c.out.int(def.keys.0 as i64);
+        c.out.int(ks.index as i64);
         c.out.bulk(b"find_keys");
         c.out.map(2);
         c.out.bulk(b"type");
@@ -60,16 +53,13 @@ fn reply_info(c: &mut Client, def: &CommandDef) {
         c.out.bulk(b"spec");
         c.out.map(3);
         c.out.bulk(b"lastkey");
-        let last = if def.keys.1 < 0 { def.keys.1 as i64 } else { (def.keys.1 - def.keys.0) as i64 };
-        c.out.int(last);
+        c.out.int(ks.lastkey as i64);
         c.out.bulk(b"keystep");
-        c.out.int(def.keys.2 as i64);
+        c.out.int(ks.step as i64);
         c.out.bulk(b"limit");
-        c.out.int(0);
-    } else {
-        c.out.array(0);
+        c.out.int(ks.limit as i64);
     }
-    c.out.array(def.subs.len());
+    c.out.set(def.subs.len());
     for s in def.subs {
         reply_info(c, s);
     }
@@ -142,7 +132,7 @@ pub fn info(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     for name in &args[2..] {
         match lookup_full(srv, name) {
             Some(d) => reply_info(c, d),
-            None => c.out.null_array(),
+            None => c.out.null(),
         }
     }
 }
@@ -204,71 +194,75 @@ pub fn list(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     }
 }
 
-/// Key positions of a call to `def` with `args` (first/last/step from the table).
-pub fn key_positions(def: &CommandDef, argc: usize) -> Vec<usize> {
-    let (first, last, step) = def.keys;
-    if first <= 0 || step <= 0 {
-        return Vec::new();
+/// Keys of a call to `def` with `call` as its arguments, with the flags of the key spec that
+/// found each, in argument order (Redis's getKeysFromCommandWithSpecs).
+pub fn keys_with_flags(def: &CommandDef, call: &[&[u8]]) -> Vec<(usize, &'static [&'static str])> {
+    let argc = call.len() as i32;
+    let mut out: Vec<(usize, &'static [&'static str])> = Vec::new();
+    // SET's flags depend on GET (Redis's setGetKeys).
+    if def.name == "set" && def.parent.is_none() {
+        let get = call[3..].iter().any(|a| eq_ic(a, "get"));
+        let flags: &'static [&'static str] = if get { &["RW", "access", "update"] } else { &["OW", "update"] };
+        return vec![(1, flags)];
     }
-    let last = if last < 0 { argc as i32 + last } else { last };
-    let mut v = Vec::new();
-    let mut i = first;
-    while i <= last && (i as usize) < argc {
-        v.push(i as usize);
-        i += step;
+    for ks in def.key_specs {
+        let first = ks.index;
+        if first >= argc {
+            continue;
+        }
+        let last = if ks.lastkey >= 0 { first + ks.lastkey } else { argc + ks.lastkey };
+        let mut i = first;
+        while i <= last && i < argc {
+            out.push((i as usize, ks.flags));
+            i += ks.step.max(1);
+        }
     }
-    v
+    out
 }
 
-pub fn getkeys(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let call = &args[2..];
+fn call_def<'a>(srv: &Server, c: &mut Client, call: &[&'a [u8]]) -> Option<&'static CommandDef> {
     let def = match srv.cmds.lookup_with_sub(call) {
         Ok(d) => d,
         Err(_) => {
             c.out.error("Invalid command specified");
-            return;
+            return None;
         }
     };
     if !def.arity_ok(call.len()) {
         c.out.error("Invalid number of arguments specified for command");
-        return;
+        return None;
     }
-    let keys = key_positions(def, call.len());
+    Some(def)
+}
+
+pub fn getkeys(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    let call = &args[2..];
+    let Some(def) = call_def(srv, c, call) else { return };
+    let keys = keys_with_flags(def, call);
     if keys.is_empty() {
         c.out.error("The command has no key arguments");
         return;
     }
     c.out.array(keys.len());
-    for k in keys {
+    for (k, _) in keys {
         c.out.bulk(call[k]);
     }
 }
 
 pub fn getkeysandflags(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let call = &args[2..];
-    let def = match srv.cmds.lookup_with_sub(call) {
-        Ok(d) => d,
-        Err(_) => {
-            c.out.error("Invalid command specified");
-            return;
-        }
-    };
-    if !def.arity_ok(call.len()) {
-        c.out.error("Invalid number of arguments specified for command");
-        return;
-    }
-    let keys = key_positions(def, call.len());
+    let Some(def) = call_def(srv, c, call) else { return };
+    let keys = keys_with_flags(def, call);
     if keys.is_empty() {
         c.out.error("The command has no key arguments");
         return;
     }
-    let kf = key_spec_flags(def);
     c.out.array(keys.len());
-    for k in keys {
+    for (k, flags) in keys {
         c.out.array(2);
         c.out.bulk(call[k]);
-        c.out.set(kf.len());
-        for f in &kf {
+        c.out.set(flags.len());
+        for f in flags {
             c.out.simple(f);
         }
     }

@@ -112,10 +112,13 @@ fn apply(srv: &mut Server, p: P) -> Result<(), String> {
         }
         P::Port => {
             let port = srv.cfg.int(P::Port);
-            let current = srv.listeners.first().map(|l| l.addr.port() as i64);
-            if current != Some(port) {
-                return Err("Unable to listen on this port. Check server logs.".into());
-            }
+            let bind = srv.cfg.list(P::Bind).to_vec();
+            srv.rebind(port, &bind).map_err(|_| "Unable to listen on this port. Check server logs.".to_string())?;
+        }
+        P::Bind => {
+            let port = srv.cfg.int(P::Port);
+            let bind = srv.cfg.list(P::Bind).to_vec();
+            srv.rebind(port, &bind).map_err(|_| "Failed to bind to specified addresses.".to_string())?;
         }
         P::Requirepass => {
             // Changing the password does not log out connected clients (as Redis).

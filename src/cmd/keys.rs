@@ -31,7 +31,7 @@ pub fn unlink(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 pub fn exists(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let mut n = 0;
     for k in &args[1..] {
-        if srv.lookup_read(c.db, k).is_some() {
+        if srv.lookup_notouch(c.db, k).is_some() {
             n += 1;
         }
     }
@@ -39,11 +39,17 @@ pub fn exists(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn touch(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    exists(srv, c, args)
+    let mut n = 0;
+    for k in &args[1..] {
+        if srv.lookup_read(c.db, k).is_some() {
+            n += 1;
+        }
+    }
+    c.out.int(n);
 }
 
 pub fn type_cmd(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let t = srv.lookup_quiet(c.db, args[1]).map_or("none", |o| o.val.type_name());
+    let t = srv.lookup_notouch(c.db, args[1]).map_or("none", |o| o.val.type_name());
     c.out.simple(t);
 }
 
@@ -253,7 +259,7 @@ pub fn pexpireat(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 
 /// TTL family: `ms` chooses the unit, `absolute` reports the deadline itself.
 fn ttl_generic(srv: &mut Server, c: &mut Client, key: &[u8], ms: bool, absolute: bool) {
-    if srv.lookup_read(c.db, key).is_none() {
+    if srv.lookup_notouch(c.db, key).is_none() {
         c.out.int(-2);
         return;
     }
@@ -278,7 +284,7 @@ pub fn pttl(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn expiretime(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    if srv.lookup_read(c.db, args[1]).is_none() {
+    if srv.lookup_notouch(c.db, args[1]).is_none() {
         c.out.int(-2);
         return;
     }

@@ -65,6 +65,18 @@ pub mod flags {
     ];
 }
 
+/// One key specification (Redis 7.0 key-specs of the index + range kind).
+pub struct KeySpec {
+    /// Argument index where the keys start.
+    pub index: i32,
+    /// Last key relative to `index` (negative: counted from the end of the arguments).
+    pub lastkey: i32,
+    pub step: i32,
+    pub limit: i32,
+    /// Flags as COMMAND prints them ("RW", "access", ...).
+    pub flags: &'static [&'static str],
+}
+
 pub struct CommandDef {
     /// Lower-case name (for a subcommand, without the container's name).
     pub name: &'static str,
@@ -76,6 +88,9 @@ pub struct CommandDef {
     pub acl: &'static [&'static str],
     /// first key, last key, step (0,0,0 for none).
     pub keys: (i32, i32, i32),
+    pub key_specs: &'static [KeySpec],
+    /// Command tips as COMMAND INFO lists them ("request_policy:all_shards", ...).
+    pub tips: &'static [&'static str],
     pub group: &'static str,
     pub since: &'static str,
     pub summary: &'static str,

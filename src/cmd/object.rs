@@ -7,7 +7,7 @@ use crate::server::Server;
 const NOT_LFU: &str = "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
 pub fn encoding(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    match srv.lookup_quiet(c.db, args[2]) {
+    match srv.lookup_notouch(c.db, args[2]) {
         Some(o) => {
             let e = o.val.encoding();
             c.out.bulk(e.as_bytes())
@@ -17,7 +17,7 @@ pub fn encoding(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn refcount(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    match srv.lookup_quiet(c.db, args[2]) {
+    match srv.lookup_notouch(c.db, args[2]) {
         Some(o) => {
             let r = match &o.val {
                 crate::types::Value::Str(s) => s.refcount(),
@@ -30,7 +30,7 @@ pub fn refcount(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 
 pub fn idletime(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let clock = lru_clock(crate::server::now_ms());
-    match srv.lookup_quiet(c.db, args[2]) {
+    match srv.lookup_notouch(c.db, args[2]) {
         Some(o) => {
             let idle = lru_idle_secs(clock, o.lru);
             c.out.int(idle as i64)
@@ -42,7 +42,7 @@ pub fn idletime(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 pub fn freq(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     // forkv has no LFU policy yet (maxmemory-policy is not configurable), so, as Redis does
     // without an LFU policy, the frequency is not tracked.
-    match srv.lookup_quiet(c.db, args[2]) {
+    match srv.lookup_notouch(c.db, args[2]) {
         Some(_) => c.out.error(NOT_LFU),
         None => c.out.null(),
     }

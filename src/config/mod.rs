@@ -243,7 +243,10 @@ pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
     fn eq(a: u8, b: u8, nocase: bool) -> bool {
         if nocase { a.eq_ignore_ascii_case(&b) } else { a == b }
     }
-    fn m(p: &[u8], s: &[u8], nocase: bool, depth: usize) -> bool {
+    // `skip_longer`: once a `*` has tried every suffix and failed, an outer `*` trying longer
+    // prefixes cannot succeed either (Redis's skipLongerMatches); this keeps patterns like
+    // `a*a*a*a*b` linear instead of exponential.
+    fn m(p: &[u8], s: &[u8], nocase: bool, depth: usize, skip_longer: &mut bool) -> bool {
         if depth > 1000 {
             return false; // pathological pattern: Redis also bounds this recursion
         }
@@ -258,10 +261,14 @@ pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
                         return true;
                     }
                     for k in si..=s.len() {
-                        if m(&p[pi + 1..], &s[k..], nocase, depth + 1) {
+                        if m(&p[pi + 1..], &s[k..], nocase, depth + 1, skip_longer) {
                             return true;
                         }
+                        if *skip_longer {
+                            return false;
+                        }
                     }
+                    *skip_longer = true;
                     return false;
                 }
                 b'?' => {
@@ -338,7 +345,8 @@ pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
         }
         si == s.len()
     }
-    m(pattern, s, nocase, 0)
+    let mut skip_longer = false;
+    m(pattern, s, nocase, 0, &mut skip_longer)
 }
 
 #[cfg(test)]
@@ -377,5 +385,7 @@ mod tests {
         assert!(glob_match(b"h[a-b]llo", b"hbllo", false));
         assert!(glob_match(b"*max*", b"MAXCLIENTS", true));
         assert!(!glob_match(b"a*b", b"acd", false));
+        let long_pat = "a*".repeat(40) + "b";
+        assert!(!glob_match(long_pat.as_bytes(), "a".repeat(60).as_bytes(), false));
     }
 }

@@ -50,7 +50,7 @@ const INT_MAX: i64 = i32::MAX as i64;
 
 params! {
     Port => ("port", None, ParamKind::Int(0, 65535), MODIFIABLE, "6379"),
-    Bind => ("bind", None, ParamKind::Bind, MULTI_ARG | IMMUTABLE, "127.0.0.1 -::1"),
+    Bind => ("bind", None, ParamKind::Bind, MULTI_ARG, "127.0.0.1 -::1"),
     ProtectedMode => ("protected-mode", None, ParamKind::Bool, MODIFIABLE, "yes"),
     Requirepass => ("requirepass", None, ParamKind::Str, SENSITIVE, ""),
     Databases => ("databases", None, ParamKind::Int(1, INT_MAX), IMMUTABLE, "16"),
@@ -63,6 +63,7 @@ params! {
     Loglevel => ("loglevel", None, ParamKind::Enum(LOGLEVELS), MODIFIABLE, "notice"),
     Logfile => ("logfile", None, ParamKind::Str, IMMUTABLE, ""),
     Pidfile => ("pidfile", None, ParamKind::Str, IMMUTABLE, ""),
+    Daemonize => ("daemonize", None, ParamKind::Bool, IMMUTABLE, "no"),
     Dir => ("dir", None, ParamKind::Str, PROTECTED, ""),
     ProtoMaxBulkLen => ("proto-max-bulk-len", None, ParamKind::Mem(1024 * 1024, i64::MAX), MODIFIABLE, "536870912"),
     ClientQueryBufferLimit => ("client-query-buffer-limit", None, ParamKind::Mem(1024 * 1024, i64::MAX), MODIFIABLE, "1073741824"),

@@ -54,10 +54,17 @@ impl Server {
         Some(o)
     }
 
-    /// Lookup that neither counts nor touches (OBJECT, TYPE-like introspection still expires).
-    pub fn lookup_quiet(&mut self, db: usize, key: &[u8]) -> Option<&Obj> {
+    /// Lookup for reading that leaves the access clock alone (TYPE, EXISTS, TTL, OBJECT:
+    /// Redis's LOOKUP_NOTOUCH). Still applies expiry and counts hits and misses.
+    pub fn lookup_notouch(&mut self, db: usize, key: &[u8]) -> Option<&Obj> {
         self.expire_if_needed(db, key);
-        self.dbs[db].dict.get(key)
+        let found = self.dbs[db].dict.get(key);
+        if found.is_some() {
+            self.stats.keyspace_hits += 1;
+        } else {
+            self.stats.keyspace_misses += 1;
+        }
+        found
     }
 
     pub fn key_exists(&mut self, db: usize, key: &[u8]) -> bool {

@@ -60,7 +60,11 @@ pub struct Client {
     pub reply_mode: ReplyMode,
     pub monitor: bool,
     pub no_evict: bool,
-    pub last_cmd: String,
+    pub last_cmd: Option<&'static crate::cmd::CommandDef>,
+    /// Query bytes held while the loop runs this client's commands (CLIENT LIST qbuf).
+    pub qbuf_in_use: usize,
+    /// Bytes of the arguments of the command running or last run (CLIENT LIST argv-mem).
+    pub argv_mem: usize,
     /// Bytes read and written on this connection.
     pub net_in: u64,
     pub net_out: u64,
@@ -103,7 +107,9 @@ impl Client {
             reply_mode: ReplyMode::On,
             monitor: false,
             no_evict: false,
-            last_cmd: "NULL".into(),
+            last_cmd: None,
+            qbuf_in_use: 0,
+            argv_mem: 0,
             net_in: 0,
             net_out: 0,
             obuf_soft_since: None,

@@ -89,14 +89,12 @@ fn block_signals_to_signalfd() -> std::io::Result<i32> {
     }
 }
 
-fn open_listeners(cfg: &Config) -> Result<Vec<Listener>, String> {
-    let port = cfg.int(P::Port);
+fn open_listeners(port: i64, bind: &[String], backlog: i32) -> Result<Vec<Listener>, String> {
     if port == 0 {
         return Ok(Vec::new());
     }
-    let backlog = cfg.int(P::TcpBacklog) as i32;
     let mut out = Vec::new();
-    for raw in cfg.list(P::Bind) {
+    for raw in bind {
         let (optional, addr) = match raw.strip_prefix('-') {
             Some(a) => (true, a),
             None => (false, raw.as_str()),
@@ -153,13 +151,20 @@ impl Server {
         let ring = Ring::new(RING_ENTRIES)?;
         let bufring = BufRing::new(&ring.submitter(), RECV_BUFFERS, RECV_BUFFER_SIZE)
             .map_err(|e| format!("io_uring provided-buffer ring: {e} (forkv needs Linux >= 6.1)"))?;
-        let listeners = open_listeners(&cfg)?;
+        let mut listeners = open_listeners(cfg.int(P::Port), cfg.list(P::Bind), cfg.int(P::TcpBacklog) as i32)?;
+        for (i, l) in listeners.iter_mut().enumerate() {
+            l.id = i as u32;
+        }
         let pidfile = cfg.str(P::Pidfile).to_string();
         if !pidfile.is_empty()
             && let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id()))
         {
             log::warn!("Failed to write PID file '{pidfile}': {e}");
         }
+        if cfg.bool(P::Daemonize) {
+            return Err("forkv does not daemonize ('daemonize yes'): run it in the foreground under a supervisor (systemd, runit, ...)".into());
+        }
+        let bound = (cfg.int(P::Port), cfg.list(P::Bind).to_vec());
         let hasher = KeyHasher::default();
         let ndb = cfg.int(P::Databases) as usize;
         let dbs = (0..ndb).map(|_| Db::new(&hasher)).collect();
@@ -183,6 +188,8 @@ impl Server {
             pending_input: VecDeque::new(),
             pending_send: Vec::new(),
             closing: Vec::new(),
+            next_listener_id: listeners.len() as u32,
+            bound,
             listeners,
             cmds: CommandTable::new(),
             prop: Propagator::default(),
@@ -214,10 +221,57 @@ impl Server {
             if !self.listeners[i].armed {
                 let fd = self.listeners[i].fd.as_raw_fd();
                 let e = opcode::AcceptMulti::new(types::Fd(fd)).flags(libc::SOCK_CLOEXEC).build();
-                self.ring.push(e, Tag::new(Kind::Accept, i as u32, 0));
+                self.ring.push(e, Tag::new(Kind::Accept, self.listeners[i].id, 0));
                 self.listeners[i].armed = true;
             }
         }
+    }
+
+    /// Replace the listening sockets (CONFIG SET port/bind), as Redis's changeListener: the old
+    /// sockets close first; if the new addresses cannot be bound the old ones are restored.
+    pub fn rebind(&mut self, port: i64, bind: &[String]) -> Result<(), String> {
+        let (old_port, old_bind) = self.bound.clone();
+        if old_port == port && old_bind == bind {
+            return Ok(());
+        }
+        self.close_listeners();
+        let backlog = self.cfg.int(P::TcpBacklog) as i32;
+        match open_listeners(port, bind, backlog) {
+            Ok(new) => {
+                self.install_listeners(new);
+                self.bound = (port, bind.to_vec());
+                Ok(())
+            }
+            Err(e) => {
+                log::warn!("{e}");
+                if let Ok(old) = open_listeners(old_port, &old_bind, backlog) {
+                    self.install_listeners(old);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn install_listeners(&mut self, mut new: Vec<Listener>) {
+        for l in &mut new {
+            l.id = self.next_listener_id;
+            self.next_listener_id += 1;
+        }
+        self.listeners = new;
+        self.arm_accepts();
+    }
+
+    /// Cancel the accepts synchronously, then close the sockets (no request names them now).
+    fn close_listeners(&mut self) {
+        for l in &self.listeners {
+            if l.armed {
+                let ud = Tag::new(Kind::Accept, l.id, 0).encode();
+                if let Err(e) = self.ring.submitter().register_sync_cancel(None, types::CancelBuilder::user_data(ud)) {
+                    log::warn!("cancelling accept on {}: {e}", l.addr);
+                }
+            }
+        }
+        self.listeners.clear();
     }
 
     fn arm_signal_read(&mut self) {
@@ -303,9 +357,17 @@ impl Server {
     }
 
     fn on_accept(&mut self, c: &Completion) {
-        let li = c.tag.slot as usize;
+        let li = self.listeners.iter().position(|l| l.id == c.tag.slot);
+        if li.is_none() {
+            // A listener that has been replaced: its descriptor (if any) is not ours any more.
+            if c.result >= 0 {
+                // SAFETY: an accept completion hands us a new descriptor; close it.
+                drop(unsafe { OwnedFd::from_raw_fd(c.result) });
+            }
+            return;
+        }
         if !c.more()
-            && let Some(l) = self.listeners.get_mut(li)
+            && let Some(l) = li.and_then(|i| self.listeners.get_mut(i))
         {
             l.armed = false;
             self.arm_accepts();
@@ -601,7 +663,7 @@ impl Server {
                 };
             }
         }
-        self.listeners.clear();
+        self.close_listeners();
         log::warn!("forkv is now ready to exit, bye bye...");
         Some(0)
     }

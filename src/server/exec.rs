@@ -41,6 +41,7 @@ impl Server {
     fn run_client_commands(&mut self, c: &mut Client) -> bool {
         let mut budget = super::event_loop::COMMAND_BUDGET;
         let qbuf = std::mem::take(&mut c.qbuf);
+        c.qbuf_in_use = qbuf.len();
         let mut ranges = Vec::new();
         let mut inline = Vec::new();
         let mut more = false;
@@ -80,6 +81,7 @@ impl Server {
                 }
             }
         }
+        c.qbuf_in_use = 0;
         c.qbuf = qbuf;
         c.compact_query();
         more
@@ -108,11 +110,11 @@ impl Server {
         }
     }
 
-    fn reject(&mut self, c: &mut Client, def: Option<&CommandDef>, msg: &str) {
+    fn reject(&mut self, c: &mut Client, def: Option<&'static CommandDef>, msg: &str) {
         c.out.error(msg);
         self.collect_errors(c);
         if let Some(d) = def {
-            self.stats.commands.entry(d.full_name()).or_default().rejected_calls += 1;
+            self.stats.command(d).rejected_calls += 1;
         }
     }
 
@@ -174,6 +176,8 @@ impl Server {
             return;
         }
         self.feed_monitors(c, def, args);
+        c.last_cmd = Some(def);
+        c.argv_mem = args.iter().map(|a| a.len()).sum();
         let errors_before = self.stats.total_error_replies;
         let dirty_before = self.dirty;
         let start = Instant::now();
@@ -181,14 +185,13 @@ impl Server {
         let usec = start.elapsed().as_micros() as u64;
         self.collect_errors(c);
         let failed = self.stats.total_error_replies > errors_before;
-        let st = self.stats.commands.entry(def.full_name()).or_default();
+        let st = self.stats.command(def);
         st.calls += 1;
         st.usec += usec;
         if failed {
             st.failed_calls += 1;
         }
         self.stats.total_commands += 1;
-        c.last_cmd = def.full_name();
         // Propagate: the command's own argv when it changed data and recorded nothing itself.
         if self.dirty > dirty_before && def.flags & flags::WRITE != 0 && !c.suppress_propagation {
             if let Some(rewritten) = c.rewritten_argv.take() {

@@ -246,7 +246,7 @@ impl Server {
             "modules" => s.push_str("# Modules\r\n"),
             "commandstats" => {
                 s.push_str("# Commandstats\r\n");
-                for (name, st) in &self.stats.commands {
+                for (name, st) in &self.stats.commands_sorted() {
                     if st.calls == 0 && st.failed_calls == 0 && st.rejected_calls == 0 {
                         continue;
                     }

@@ -4,6 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 pub struct Listener {
+    /// Identifies the listener in request tags (listeners can be replaced at run time).
+    pub id: u32,
     pub fd: OwnedFd,
     pub addr: SocketAddr,
     /// Whether a multishot accept is armed on it.
@@ -33,7 +35,7 @@ pub fn listen(ip: IpAddr, port: u16, backlog: i32) -> std::io::Result<Listener> 
         cvt(libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len))?;
         cvt(libc::listen(fd, backlog))?;
         let addr = local_addr(fd).unwrap_or(addr);
-        Ok(Listener { fd: owned, addr, armed: false })
+        Ok(Listener { id: 0, fd: owned, addr, armed: false })
     }
 }
 

@@ -72,6 +72,9 @@ pub struct Server {
     /// Clients being closed, waiting for their last completion.
     pub closing: Vec<u32>,
     pub listeners: Vec<listener::Listener>,
+    pub next_listener_id: u32,
+    /// The port and bind list the current listeners were opened for.
+    pub bound: (i64, Vec<String>),
     pub cmds: CommandTable,
     pub prop: Propagator,
     pub stats: stats::Stats,

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+
 #[derive(Default, Clone, Debug)]
 pub struct CommandStat {
     pub calls: u64,
@@ -10,7 +11,7 @@ pub struct CommandStat {
     pub failed_calls: u64,
 }
 
-#[derive(Default, Debug)]
+#[derive(Default)]
 pub struct Stats {
     pub total_connections: u64,
     pub total_commands: u64,
@@ -29,8 +30,8 @@ pub struct Stats {
     pub client_outbuf_limit_disconnections: u64,
     pub io_reads_processed: u64,
     pub io_writes_processed: u64,
-    /// Per command full name ("get", "config|set").
-    pub commands: BTreeMap<String, CommandStat>,
+    /// Per command, keyed by the address of its static definition (no allocation per call).
+    pub commands: std::collections::HashMap<usize, (&'static crate::cmd::CommandDef, CommandStat)>,
     /// Error replies by their code ("ERR", "WRONGTYPE").
     pub errors: BTreeMap<String, u64>,
     /// Instantaneous metrics: ring of (time ms, commands, net in, net out) samples.
@@ -41,6 +42,19 @@ pub struct Stats {
 pub const ERRORSTATS_LIMIT: usize = 128;
 
 impl Stats {
+    pub fn command(&mut self, def: &'static crate::cmd::CommandDef) -> &mut CommandStat {
+        let key = def as *const _ as usize;
+        &mut self.commands.entry(key).or_insert_with(|| (def, CommandStat::default())).1
+    }
+
+    /// Command stats sorted by full name (INFO commandstats).
+    pub fn commands_sorted(&self) -> Vec<(String, CommandStat)> {
+        let mut v: Vec<(String, CommandStat)> =
+            self.commands.values().map(|(d, s)| (d.full_name(), s.clone())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
     pub fn reset(&mut self) {
         let samples = std::mem::take(&mut self.samples);
         *self = Stats::default();

@@ -21,9 +21,9 @@ static int parse_ld(const char *s, size_t len, long double *out) {
     buf[len] = '\0';
     errno = 0;
     long double v = strtold(buf, &end);
-    if (isspace((unsigned char)buf[0]) || *end != '\0' ||
-        (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || fpclassify(v) == FP_ZERO)) ||
-        isnan(v))
+    if (isspace((unsigned char)buf[0]) || *end != '\0' || (size_t)(end - buf) != len ||
+        (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL || fpclassify(v) == FP_ZERO)) ||
+        errno == EINVAL || isnan(v))
         return 0;
     *out = v;
     return 1;

@@ -1,0 +1,502 @@
+//! Differential test: the same commands against a real redis-server 7.0 and forkv-server,
+//! comparing replies (types and bytes). A fixed corpus covers edge cases and error texts; a
+//! seeded random sequence over a small key space mixes strings, counters, bits, key commands,
+//! expiry, binary data and errors, sent pipelined. Skips (with a message) without redis-server.
+
+mod common;
+use common::*;
+
+/// How a command's reply is compared.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Cmp {
+    Exact,
+    /// Arrays compared as sorted multisets (KEYS).
+    Unordered,
+    /// Time-dependent integers: compare only the sign class (-2, -1, >= 0).
+    TtlClass,
+    /// Only the reply type (RANDOMKEY, TIME, ...).
+    TypeOnly,
+    /// HELLO: everything but the connection id.
+    Hello,
+}
+
+fn normalize(r: &Reply, how: Cmp) -> Reply {
+    match how {
+        Cmp::Exact => r.clone(),
+        Cmp::Unordered => match r {
+            Reply::Array(v) => {
+                let mut v = v.clone();
+                v.sort_by_key(|x| format!("{x:?}"));
+                Reply::Array(v)
+            }
+            other => other.clone(),
+        },
+        Cmp::TtlClass => match r {
+            Reply::Int(i) if *i >= 0 => Reply::Int(0),
+            other => other.clone(),
+        },
+        Cmp::Hello => match r {
+            Reply::Map(m) => Reply::Map(
+                m.iter()
+                    .map(|(k, v)| if *k == bulk("id") { (k.clone(), Reply::Int(0)) } else { (k.clone(), v.clone()) })
+                    .collect(),
+            ),
+            Reply::Array(v) => Reply::Array(
+                v.iter()
+                    .enumerate()
+                    .map(|(i, x)| if i > 0 && v[i - 1] == bulk("id") { Reply::Int(0) } else { x.clone() })
+                    .collect(),
+            ),
+            other => other.clone(),
+        },
+        Cmp::TypeOnly => match r {
+            Reply::Bulk(_) => Reply::Bulk(vec![]),
+            Reply::Int(_) => Reply::Int(0),
+            Reply::Array(_) => Reply::Array(vec![]),
+            other => other.clone(),
+        },
+    }
+}
+
+fn cmp_for(args: &[Vec<u8>]) -> Cmp {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    match name.as_str() {
+        "keys" => Cmp::Unordered,
+        "ttl" | "pttl" | "expiretime" | "pexpiretime" => Cmp::TtlClass,
+        "randomkey" | "time" => Cmp::TypeOnly,
+        "hello" => Cmp::Hello,
+        _ => Cmp::Exact,
+    }
+}
+
+struct Pair {
+    redis: Conn,
+    forkv: Conn,
+}
+
+impl Pair {
+    /// Send every command pipelined to both servers, then compare the replies one by one.
+    fn run(&mut self, cmds: &[Vec<Vec<u8>>]) {
+        let mut wire = Vec::new();
+        for c in cmds {
+            let refs: Vec<&[u8]> = c.iter().map(|a| a.as_slice()).collect();
+            wire.extend(encode(&refs));
+        }
+        self.redis.send_raw(&wire);
+        self.forkv.send_raw(&wire);
+        for (i, c) in cmds.iter().enumerate() {
+            let r = self.redis.read();
+            let f = self.forkv.read();
+            let how = cmp_for(c);
+            let (rn, fnn) = (normalize(&r, how), normalize(&f, how));
+            if rn != fnn {
+                let show = |c: &Vec<Vec<u8>>| c.iter().map(|a| format!("{:?}", String::from_utf8_lossy(a))).collect::<Vec<_>>().join(" ");
+                let before: Vec<_> = cmds[i.saturating_sub(30)..i].iter().map(show).collect();
+                panic!(
+                    "command #{i} {:?}\n redis: {r:?}\n forkv: {f:?}\n preceding commands:\n{}",
+                    show(c),
+                    before.join("\n")
+                );
+            }
+        }
+    }
+}
+
+fn words(s: &str) -> Vec<Vec<u8>> {
+    s.split(' ').map(|w| w.replace("\\s", " ").into_bytes()).collect()
+}
+
+fn start_pair() -> Option<(ServerProc, ServerProc, Pair)> {
+    let redis = start_redis(&[])?;
+    let forkv = start_forkv(&[]);
+    let pair = Pair {
+        redis: redis.conn(),
+        forkv: forkv.conn(),
+    };
+    Some((redis, forkv, pair))
+}
+
+const CORPUS: &[&str] = &[
+    "PING",
+    "PING hello",
+    "PING a b",
+    "ECHO x",
+    "SET k v",
+    "GET k",
+    "SET k v NX",
+    "SET k v2 XX GET",
+    "SET k v NX XX",
+    "SET k v EX 0",
+    "SET k v EX -1",
+    "SET k v PX abc",
+    "SET k v EX 9223372036854775807",
+    "SET k v KEEPTTL EX 10",
+    "SET k v GET GET",
+    "SET n 10",
+    "INCR n",
+    "INCRBY n -20",
+    "DECRBY n 5",
+    "DECRBY n -9223372036854775808",
+    "INCRBY n 9223372036854775807",
+    "INCR k",
+    "INCRBYFLOAT n 1.5",
+    "INCRBYFLOAT n 0.1",
+    "INCRBYFLOAT n 1e400",
+    "INCRBYFLOAT n abc",
+    "INCRBYFLOAT f 3.0e3",
+    "INCRBYFLOAT f -3000",
+    "GET f",
+    "SET n 007",
+    "INCR n",
+    "SET big 99999999999999999999",
+    "INCR big",
+    "OBJECT ENCODING k",
+    "OBJECT ENCODING n",
+    "SET n 12",
+    "OBJECT ENCODING n",
+    "APPEND n 3",
+    "OBJECT ENCODING n",
+    "GET n",
+    "OBJECT ENCODING nosuch",
+    "OBJECT REFCOUNT n",
+    "OBJECT FREQ n",
+    "OBJECT nosub n",
+    "APPEND new abc",
+    "STRLEN new",
+    "STRLEN nosuch",
+    "SETRANGE new 1 ZZ",
+    "SETRANGE new -1 x",
+    "SETRANGE empty 0 \"\"",
+    "SETRANGE pad 5 x",
+    "GET pad",
+    "GETRANGE new 0 -1",
+    "GETRANGE new -100 100",
+    "GETRANGE new 5 2",
+    "GETRANGE new -1 -5",
+    "SUBSTR new 1 1",
+    "MSET a 1 b 2 c 3",
+    "MSET a 1 b",
+    "MGET a b c nosuch",
+    "MSETNX a 1 zz 2",
+    "MSETNX y 1 zz 2",
+    "SETNX a 5",
+    "SETNX q 5",
+    "SETEX s 100 v",
+    "SETEX s 0 v",
+    "SETEX s abc v",
+    "PSETEX s 100000 v",
+    "GETSET a 9",
+    "GETDEL a",
+    "GETDEL a",
+    "GETEX b",
+    "GETEX b EX 100",
+    "GETEX b PERSIST",
+    "GETEX b EX 1 PX 2",
+    "GETEX nosuch EX 10",
+    "LCS a b",
+    "SET l1 ohmytext",
+    "SET l2 mynewtext",
+    "LCS l1 l2",
+    "LCS l1 l2 LEN",
+    "LCS l1 l2 IDX",
+    "LCS l1 l2 IDX MINMATCHLEN 4 WITHMATCHLEN",
+    "LCS l1 l2 IDX LEN",
+    "SETBIT bits 7 1",
+    "SETBIT bits 100 1",
+    "SETBIT bits -1 1",
+    "SETBIT bits 1 2",
+    "GETBIT bits 7",
+    "GETBIT bits 1000",
+    "BITCOUNT bits",
+    "BITCOUNT bits 0 0",
+    "BITCOUNT bits 0 7 BIT",
+    "BITCOUNT bits 1 0",
+    "BITCOUNT bits 0",
+    "BITPOS bits 1",
+    "BITPOS bits 0",
+    "BITPOS bits 1 1",
+    "BITPOS bits 1 2 -1 BIT",
+    "BITPOS bits 0 0 -1",
+    "BITPOS bits 2",
+    "BITPOS nosuch 0",
+    "BITOP AND dest bits new",
+    "BITOP OR dest bits new",
+    "BITOP XOR dest bits new nosuch",
+    "BITOP NOT dest bits",
+    "BITOP NOT dest bits new",
+    "BITOP NAND dest bits",
+    "GET dest",
+    "BITFIELD bf SET u8 0 255 GET u8 0 INCRBY u8 0 10",
+    "BITFIELD bf OVERFLOW SAT INCRBY i8 8 200 OVERFLOW FAIL INCRBY i8 8 1",
+    "BITFIELD bf SET i64 0 -1 GET u63 0 GET i5 #3",
+    "BITFIELD bf GET u64 0",
+    "BITFIELD bf GET i8 -1",
+    "BITFIELD bf OVERFLOW NOPE",
+    "BITFIELD_RO bf GET u8 0",
+    "BITFIELD_RO bf SET u8 0 1",
+    "DEL a b c nosuch",
+    "EXISTS k k nosuch",
+    "TYPE k",
+    "TYPE nosuch",
+    "RENAME k k2",
+    "RENAME nosuch x",
+    "RENAME k2 k2",
+    "RENAMENX k2 q",
+    "RENAMENX k2 fresh",
+    "COPY fresh c1",
+    "COPY fresh c1",
+    "COPY fresh c1 REPLACE",
+    "COPY fresh fresh",
+    "COPY fresh c2 DB 3",
+    "COPY fresh c2 DB 99",
+    "COPY fresh c2 DB x",
+    "MOVE fresh 2",
+    "MOVE fresh 2",
+    "MOVE c1 0",
+    "MOVE c1 99",
+    "SELECT 2",
+    "GET fresh",
+    "SELECT 0",
+    "SELECT 16",
+    "SELECT -1",
+    "SELECT x",
+    "SWAPDB 0 2",
+    "GET fresh",
+    "SWAPDB 0 2",
+    "SWAPDB 0 x",
+    "SWAPDB 0 100",
+    "SET e v",
+    "EXPIRE e 1000",
+    "EXPIRE e 1000 NX",
+    "EXPIRE e 2000 XX",
+    "EXPIRE e 10 GT",
+    "EXPIRE e 10 LT",
+    "EXPIRE e 10 NX XX",
+    "EXPIRE e 10 GT LT",
+    "EXPIRE e 10 FOO",
+    "EXPIRE e abc",
+    "EXPIRE e 9223372036854775807",
+    "PEXPIRE e 100000000",
+    "EXPIREAT e 99999999999",
+    "PEXPIREAT e 99999999999999",
+    "TTL e",
+    "PTTL e",
+    "EXPIRETIME e",
+    "PEXPIRETIME e",
+    "PERSIST e",
+    "PERSIST e",
+    "TTL e",
+    "TTL nosuch",
+    "EXPIRE nosuch 10",
+    "EXPIRE e -1",
+    "EXISTS e",
+    "SET e v PXAT 1",
+    "GET e",
+    "DBSIZE",
+    "KEYS *",
+    "KEYS ?1",
+    "KEYS [a-c]*",
+    "SCAN 0 COUNT 0",
+    "SCAN abc",
+    "SCAN 0 TYPE",
+    "FLUSHDB",
+    "DBSIZE",
+    "FLUSHALL ASYNC",
+    "FLUSHALL BAD",
+    "NOSUCHCMD a b",
+    "GET",
+    "SET x",
+    "CONFIG GET maxclients",
+    "CONFIG GET timeout",
+    "CONFIG SET timeout abc",
+    "CONFIG SET nosuch 1",
+    "CONFIG SET timeout",
+    "CONFIG NOPE",
+    "CLIENT GETNAME",
+    "CLIENT SETNAME a\\sb",
+    "CLIENT SETNAME myname",
+    "CLIENT GETNAME",
+    "CLIENT SETNAME \"\"",
+    "CLIENT NOPE",
+    "CLIENT KILL 1.2.3.4:5",
+    "CLIENT KILL ID abc",
+    "CLIENT KILL FOO bar",
+    "CLIENT PAUSE abc",
+    "CLIENT PAUSE 10 FOO",
+    "CLIENT UNPAUSE",
+    "CLIENT NO-EVICT maybe",
+    "HELLO 4",
+    "HELLO abc",
+    "HELLO 2 FOO",
+    "AUTH x",
+    "AUTH a b c",
+    "COMMAND GETKEYS get k",
+    "COMMAND GETKEYS mset a 1 b 2",
+    "COMMAND GETKEYS ping",
+    "COMMAND GETKEYS nosuch",
+    "COMMAND GETKEYS get",
+    "COMMAND GETKEYSANDFLAGS mset a 1 b 2",
+    "COMMAND GETKEYSANDFLAGS set a 1 GET",
+    "COMMAND INFO get mset nosuch",
+    "COMMAND INFO config|get",
+    "COMMAND COUNT x",
+    "DEBUG NOPE",
+    "TIME",
+];
+
+fn corpus_cmds() -> Vec<Vec<Vec<u8>>> {
+    CORPUS
+        .iter()
+        .map(|s| {
+            let mut w = words(s);
+            for a in &mut w {
+                if a == b"\"\"" {
+                    a.clear();
+                }
+            }
+            w
+        })
+        .collect()
+}
+
+#[test]
+fn corpus_matches_redis() {
+    let Some((_r, _f, mut p)) = start_pair() else { return };
+    p.run(&corpus_cmds());
+}
+
+#[test]
+fn corpus_matches_redis_in_resp3() {
+    let Some((_r, _f, mut p)) = start_pair() else { return };
+    p.run(&[words("HELLO 3 SETNAME x")].map(|mut c| {
+        c.truncate(2);
+        c
+    }));
+    p.run(&corpus_cmds());
+}
+
+/// A tiny deterministic generator (the test must be reproducible from its seed).
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[self.below(v.len() as u64) as usize]
+    }
+    fn key(&mut self) -> Vec<u8> {
+        format!("k{}", self.below(8)).into_bytes()
+    }
+    fn int(&mut self) -> String {
+        match self.below(6) {
+            0 => "0".into(),
+            1 => (self.below(100) as i64 - 50).to_string(),
+            2 => i64::MAX.to_string(),
+            3 => i64::MIN.to_string(),
+            4 => "abc".into(),
+            _ => (self.next() as i64 >> self.below(60)).to_string(),
+        }
+    }
+    fn value(&mut self) -> Vec<u8> {
+        match self.below(7) {
+            0 => self.int().into_bytes(),
+            1 => Vec::new(),
+            2 => (0..self.below(60)).map(|_| self.next() as u8).collect(),
+            3 => format!("{}.{}", self.below(1000), self.below(1000)).into_bytes(),
+            4 => vec![b'x'; self.below(100) as usize],
+            5 => b"\r\n\x00 \"'".to_vec(),
+            _ => format!("v{}", self.below(20)).into_bytes(),
+        }
+    }
+}
+
+fn random_command(g: &mut Gen) -> Vec<Vec<u8>> {
+    let k = g.key();
+    let s = |x: &str| x.as_bytes().to_vec();
+    match g.below(40) {
+        0 => vec![s("SET"), k, g.value()],
+        1 => {
+            let mut v = vec![s("SET"), k, g.value()];
+            for _ in 0..g.below(3) {
+                let opt = g.pick(&["NX", "XX", "GET", "KEEPTTL", "EX", "PX", "EXAT", "PXAT"]);
+                v.push(s(opt));
+                if matches!(opt, "EX" | "PX" | "EXAT" | "PXAT") {
+                    let n = match opt {
+                        "EX" => 1000 + g.below(1000),
+                        "PX" => 1_000_000 + g.below(1000),
+                        "EXAT" => 4_000_000_000 + g.below(1000),
+                        _ => 4_000_000_000_000 + g.below(1000),
+                    };
+                    v.push(n.to_string().into_bytes());
+                }
+            }
+            v
+        }
+        2 | 3 => vec![s("GET"), k],
+        4 => vec![s("INCR"), k],
+        5 => vec![s("INCRBY"), k, g.int().into_bytes()],
+        6 => vec![s("DECRBY"), k, g.int().into_bytes()],
+        7 => vec![s("INCRBYFLOAT"), k, g.value()],
+        8 => vec![s("APPEND"), k, g.value()],
+        9 => vec![s("STRLEN"), k],
+        10 => vec![s("SETRANGE"), k, g.below(70).to_string().into_bytes(), g.value()],
+        11 => vec![s("GETRANGE"), k, g.int().into_bytes(), g.int().into_bytes()],
+        12 => vec![s("MSET"), k, g.value(), g.key(), g.value()],
+        13 => vec![s("MGET"), k, g.key(), g.key()],
+        14 => vec![s("MSETNX"), k, g.value(), g.key(), g.value()],
+        15 => vec![s("GETSET"), k, g.value()],
+        16 => vec![s("GETDEL"), k],
+        17 => vec![s("GETEX"), k, s(g.pick(&["PERSIST", "EX", "PX"])), s("100000")],
+        18 => vec![s("SETBIT"), k, g.below(200).to_string().into_bytes(), s(g.pick(&["0", "1"]))],
+        19 => vec![s("GETBIT"), k, g.below(300).to_string().into_bytes()],
+        20 => vec![s("BITCOUNT"), k, g.int().into_bytes(), g.int().into_bytes(), s(g.pick(&["BIT", "BYTE"]))],
+        21 => vec![s("BITPOS"), k, s(g.pick(&["0", "1"])), g.int().into_bytes()],
+        22 => vec![s("BITOP"), s(g.pick(&["AND", "OR", "XOR"])), g.key(), k, g.key()],
+        23 => vec![
+            s("BITFIELD"),
+            k,
+            s("OVERFLOW"),
+            s(g.pick(&["WRAP", "SAT", "FAIL"])),
+            s("INCRBY"),
+            s(g.pick(&["i5", "u7", "i64", "u1", "i32"])),
+            g.below(100).to_string().into_bytes(),
+            g.int().into_bytes(),
+        ],
+        24 => vec![s("DEL"), k, g.key()],
+        25 => vec![s("EXISTS"), k, g.key()],
+        26 => vec![s("TYPE"), k],
+        27 => vec![s("RENAME"), k, g.key()],
+        28 => vec![s("RENAMENX"), k, g.key()],
+        29 => vec![s("COPY"), k, g.key(), s("REPLACE")],
+        30 => vec![s("EXPIRE"), k, (1000 + g.below(100)).to_string().into_bytes(), s(g.pick(&["NX", "XX", "GT", "LT"]))],
+        31 => vec![s("PERSIST"), k],
+        32 => vec![s("TTL"), k],
+        33 => vec![s("SELECT"), s(g.pick(&["0", "1", "0"]))],
+        34 => vec![s("OBJECT"), s("ENCODING"), k],
+        35 => vec![s("LCS"), k, g.key()],
+        36 => vec![s("DBSIZE")],
+        37 => vec![s("KEYS"), s(g.pick(&["*", "k[0-3]", "k?", "*1*"]))],
+        38 => vec![s("SETNX"), k, g.value()],
+        _ => vec![s(g.pick(&["NOSUCH", "GET", "SET", "INCR"]))],
+    }
+}
+
+#[test]
+fn seeded_random_sequence_matches_redis() {
+    let Some((_r, _f, mut p)) = start_pair() else { return };
+    for seed in [1u64, 2, 3, 0xdead_beef] {
+        let mut g = Gen(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        p.run(&[words("FLUSHALL")]);
+        for _batch in 0..10 {
+            let cmds: Vec<Vec<Vec<u8>>> = (0..200).map(|_| random_command(&mut g)).collect();
+            p.run(&cmds);
+        }
+    }
+}
