@@ -38,9 +38,24 @@ impl<V> Table<V> {
             used: 0,
         }
     }
+    /// A table of `n` empty buckets. The memory comes zeroed from the allocator (for a large
+    /// table, fresh pages the kernel zero-fills on first touch) instead of being written here:
+    /// writing a 100 MB bucket array would stall the loop for tens of milliseconds.
     fn with_size(n: usize) -> Self {
-        let mut buckets = Vec::with_capacity(n);
-        buckets.resize_with(n, || None);
+        let layout = std::alloc::Layout::array::<Option<Box<Node<V>>>>(n).expect("table size");
+        if layout.size() == 0 {
+            return Table::empty();
+        }
+        // SAFETY: the layout is non-zero-sized; `Option<Box<_>>` is guaranteed to use the null
+        // pointer for `None`, so all-zero memory is `n` valid `None`s; the Vec takes ownership
+        // of an allocation made with the global allocator and exactly this layout.
+        let buckets = unsafe {
+            let ptr = std::alloc::alloc_zeroed(layout) as *mut Option<Box<Node<V>>>;
+            if ptr.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
+            Vec::from_raw_parts(ptr, n, n)
+        };
         Table { buckets, used: 0 }
     }
     fn mask(&self) -> usize {

@@ -108,10 +108,14 @@ fn explain_setup_error(e: &io::Error) -> String {
 }
 
 impl Ring {
+    /// DEFER_TASKRUN posts completions only when we enter the kernel with GETEVENTS; the
+    /// TASKRUN flag tells us (and the io-uring crate's submit) when such work is waiting, so a
+    /// non-blocking pass of the loop still collects new input instead of starving it.
     pub fn new(entries: u32) -> Result<Ring, String> {
         let ring = IoUring::builder()
             .setup_single_issuer()
             .setup_defer_taskrun()
+            .setup_taskrun_flag()
             .setup_cqsize(entries * 4)
             .dontfork()
             .build(entries)

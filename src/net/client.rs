@@ -11,6 +11,13 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 pub type ClientId = u64;
 
+/// Smallest consumed prefix worth moving the query buffer for.
+const COMPACT_MIN: usize = 16 * 1024;
+/// Unparsed input beyond which a client that still has complete commands waiting stops being
+/// read (its recv is cancelled) until the loop catches up: TCP back-pressure instead of an
+/// ever-growing query buffer.
+pub const RECV_PAUSE_BACKLOG: usize = 4 * 1024 * 1024;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyMode {
     On,
@@ -49,6 +56,8 @@ pub struct Client {
     pub send_off: usize,
     pub send_inflight: bool,
     pub recv_armed: bool,
+    /// Reading is paused because too much input is waiting (see RECV_PAUSE_BACKLOG).
+    pub recv_paused: bool,
     pub closing: Closing,
     /// Set while the client sits in the loop's list of clients with unparsed input.
     pub pending_input: bool,
@@ -97,6 +106,7 @@ impl Client {
             send_off: 0,
             send_inflight: false,
             recv_armed: false,
+            recv_paused: false,
             closing: Closing::No,
             pending_input: false,
             db: 0,
@@ -176,12 +186,19 @@ impl Client {
         !self.out.buf.is_empty() || self.send_off < self.sending.len()
     }
 
+    /// Unparsed bytes in the query buffer.
+    pub fn query_backlog(&self) -> usize {
+        self.qbuf.len() - self.qpos
+    }
+
     /// Requests in the ring that still name this client's fd or buffers.
     pub fn in_flight(&self) -> bool {
         self.send_inflight || self.recv_armed
     }
 
-    /// Drop consumed query bytes, keeping whatever a partial command refers to.
+    /// Drop consumed query bytes, keeping whatever a partial command refers to. Moving the
+    /// unconsumed tail costs its length, so it is only done once the consumed prefix is at
+    /// least as large (amortised O(1) per byte, even for a deep pipeline).
     pub fn compact_query(&mut self) {
         let keep = self.parser.keep_from(self.qpos);
         if keep == 0 {
@@ -189,8 +206,10 @@ impl Client {
         }
         if keep >= self.qbuf.len() {
             self.qbuf.clear();
-        } else {
+        } else if keep >= COMPACT_MIN && keep >= self.qbuf.len() - keep {
             self.qbuf.drain(..keep);
+        } else {
+            return;
         }
         self.parser.shift(keep);
         self.qpos -= keep;

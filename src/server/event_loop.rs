@@ -292,7 +292,7 @@ impl Server {
         let Some(c) = self.clients[slot as usize].as_deref_mut() else {
             return;
         };
-        if c.recv_armed || c.closing != Closing::No {
+        if c.recv_armed || c.recv_paused || c.closing != Closing::No {
             return;
         }
         let e = opcode::RecvMulti::new(types::Fd(c.raw_fd()), bufring::GROUP_ID).build();
@@ -488,6 +488,29 @@ impl Server {
             self.close_client_slot(comp.tag.slot);
         } else if rearm {
             self.arm_recv(comp.tag.slot);
+        }
+    }
+
+    /// Stop reading from a client whose unparsed input is over the backlog bound.
+    pub fn pause_recv(&mut self, slot: u32) {
+        let Some(c) = self.clients[slot as usize].as_deref_mut() else { return };
+        if c.recv_paused {
+            return;
+        }
+        c.recv_paused = true;
+        if c.recv_armed {
+            let tag = Tag::new(Kind::Recv, slot, c.generation);
+            let e = opcode::AsyncCancel::new(tag.encode()).build();
+            self.ring.push(e, Tag::new(Kind::Ignore, 0, 0));
+        }
+    }
+
+    /// Read again from a client paused by `pause_recv`.
+    pub fn resume_recv(&mut self, slot: u32) {
+        let Some(c) = self.clients[slot as usize].as_deref_mut() else { return };
+        if c.recv_paused {
+            c.recv_paused = false;
+            self.arm_recv(slot);
         }
     }
 

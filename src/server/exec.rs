@@ -19,6 +19,8 @@ impl Server {
             c.pending_input = false;
             let more = self.run_client_commands(&mut c);
             let has_output = c.has_output();
+            let backlog = c.query_backlog();
+            let paused = c.recv_paused;
             let closing_now = c.closing == Closing::Now;
             self.clients[slot as usize] = Some(c);
             if closing_now {
@@ -30,6 +32,11 @@ impl Server {
             }
             if more {
                 self.mark_pending_input(slot);
+                if backlog > crate::net::client::RECV_PAUSE_BACKLOG {
+                    self.pause_recv(slot);
+                }
+            } else if paused {
+                self.resume_recv(slot);
             }
             if self.shutdown.requested {
                 break;
