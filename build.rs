@@ -5,11 +5,16 @@ use std::process::Command;
 
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git").args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn main() {
-    cc::Build::new().file("src/types/longdouble.c").opt_level(2).compile("forkvld");
+    cc::Build::new()
+        .file("src/types/longdouble.c")
+        .opt_level(2)
+        .compile("forkvld");
     println!("cargo:rerun-if-changed=src/types/longdouble.c");
     let sha = git(&["rev-parse", "--short=8", "HEAD"]).unwrap_or_else(|| "00000000".into());
     let dirty = git(&["status", "--porcelain", "--untracked-files=no"])

@@ -29,7 +29,11 @@ impl Drop for Proc {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_up(port: u16) {
@@ -60,11 +64,20 @@ fn start(bin: &str, extra: &[&str]) -> Proc {
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
     wait_up(port);
-    Proc { child, port, _dir: dir }
+    Proc {
+        child,
+        port,
+        _dir: dir,
+    }
 }
 
 fn have(p: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {p}")).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {p}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 #[derive(Clone, Copy, Default, Debug)]
@@ -78,8 +91,26 @@ struct Sample {
 /// Run redis-benchmark and read throughput and percentiles from its full report.
 fn redis_benchmark(port: u16, test: &str, pipeline: u32, size: u32, n: u64) -> Sample {
     let out = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-c", "50", "-n", &n.to_string()])
-        .args(["-P", &pipeline.to_string(), "-d", &size.to_string(), "-t", test, "-r", "100000"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-c",
+            "50",
+            "-n",
+            &n.to_string(),
+        ])
+        .args([
+            "-P",
+            &pipeline.to_string(),
+            "-d",
+            &size.to_string(),
+            "-t",
+            test,
+            "-r",
+            "100000",
+        ])
         .output()
         .expect("redis-benchmark");
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
@@ -98,7 +129,11 @@ fn redis_benchmark(port: u16, test: &str, pipeline: u32, size: u32, n: u64) -> S
             // "99.900% <= 1.231 milliseconds (cumulative count 99900)"
             if let Some((pct, rest)) = l.split_once("% <= ") {
                 let pct: f64 = pct.parse().unwrap_or(0.0);
-                let ms: f64 = rest.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                let ms: f64 = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0.0);
                 if s.p50 == 0.0 && pct >= 50.0 {
                     s.p50 = ms;
                 }
@@ -111,7 +146,11 @@ fn redis_benchmark(port: u16, test: &str, pipeline: u32, size: u32, n: u64) -> S
             }
         }
         if let Some(v) = l.strip_prefix("throughput summary: ") {
-            s.rps = v.split_whitespace().next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+            s.rps = v
+                .split_whitespace()
+                .next()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0.0);
         }
     }
     s
@@ -162,7 +201,14 @@ fn growth(port: u16, keys: u64) -> (f64, f64) {
         buf.clear();
         for _ in 0..batch.min((keys - i) as usize) {
             let k = format!("key:{i:012}");
-            buf.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n$5\r\nvalue\r\n", k.len(), k).as_bytes());
+            buf.extend_from_slice(
+                format!(
+                    "*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n$5\r\nvalue\r\n",
+                    k.len(),
+                    k
+                )
+                .as_bytes(),
+            );
             i += 1;
         }
         w.write_all(&buf).unwrap();
@@ -177,21 +223,30 @@ fn growth(port: u16, keys: u64) -> (f64, f64) {
 fn main() {
     // `cargo bench` passes --bench; ignore arguments.
     if !have("redis-server") || !have("redis-benchmark") {
-        println!("SKIP: redis-server and redis-benchmark are needed (apt-get install redis-server redis-tools)");
+        println!(
+            "SKIP: redis-server and redis-benchmark are needed (apt-get install redis-server redis-tools)"
+        );
         return;
     }
     let quick = std::env::var("FORKV_BENCH_QUICK").is_ok();
     let forkv_bin = env!("CARGO_BIN_EXE_forkv-server");
     let rounds = if quick { 1 } else { 3 };
     let n = if quick { 100_000 } else { 1_000_000 };
-    println!("forkv vs redis-server, {rounds} alternating round(s), 50 clients, {n} requests per run");
+    println!(
+        "forkv vs redis-server, {rounds} alternating round(s), 50 clients, {n} requests per run"
+    );
     println!(
         "{:<8} {:>3} {:>6} | {:>12} {:>12} {:>7} | {:>7} {:>7} {:>7} (latency ratios: redis/forkv, >1 = forkv faster)",
         "test", "P", "size", "forkv ops/s", "redis ops/s", "ops x", "p50 x", "p99 x", "p99.9 x"
     );
     let redis = start("redis-server", &["--appendonly", "no", "--save", ""]);
     let forkv = start(forkv_bin, &[]);
-    for (test, sizes) in [("set", &[16u32, 1024][..]), ("get", &[16, 1024]), ("incr", &[16]), ("mset", &[16, 1024])] {
+    for (test, sizes) in [
+        ("set", &[16u32, 1024][..]),
+        ("get", &[16, 1024]),
+        ("incr", &[16]),
+        ("mset", &[16, 1024]),
+    ] {
         for pipeline in [1u32, 16] {
             for &size in sizes {
                 let (mut fs, mut rs) = (Vec::new(), Vec::new());
@@ -230,6 +285,12 @@ fn main() {
     let forkv = start(forkv_bin, &[]);
     let (fs, fw) = growth(forkv.port, keys);
     drop(forkv);
-    println!("  load time  forkv {fs:.2}s  redis {rs:.2}s  ratio forkv/redis {:.2}", fs / rs);
-    println!("  worst PING forkv {fw:.2}ms  redis {rw:.2}ms  ratio forkv/redis {:.2}", fw / rw);
+    println!(
+        "  load time  forkv {fs:.2}s  redis {rs:.2}s  ratio forkv/redis {:.2}",
+        fs / rs
+    );
+    println!(
+        "  worst PING forkv {fw:.2}ms  redis {rw:.2}ms  ratio forkv/redis {:.2}",
+        fw / rw
+    );
 }

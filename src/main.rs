@@ -31,7 +31,11 @@ fn init_logging(cfg: &Config) {
     b.filter_level(level).format_timestamp_millis();
     let logfile = cfg.str(P::Logfile);
     if !logfile.is_empty() {
-        match std::fs::OpenOptions::new().create(true).append(true).open(logfile) {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logfile)
+        {
             Ok(f) => {
                 b.target(env_logger::Target::Pipe(Box::new(f)));
             }

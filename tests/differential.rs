@@ -38,13 +38,25 @@ fn normalize(r: &Reply, how: Cmp) -> Reply {
         Cmp::Hello => match r {
             Reply::Map(m) => Reply::Map(
                 m.iter()
-                    .map(|(k, v)| if *k == bulk("id") { (k.clone(), Reply::Int(0)) } else { (k.clone(), v.clone()) })
+                    .map(|(k, v)| {
+                        if *k == bulk("id") {
+                            (k.clone(), Reply::Int(0))
+                        } else {
+                            (k.clone(), v.clone())
+                        }
+                    })
                     .collect(),
             ),
             Reply::Array(v) => Reply::Array(
                 v.iter()
                     .enumerate()
-                    .map(|(i, x)| if i > 0 && v[i - 1] == bulk("id") { Reply::Int(0) } else { x.clone() })
+                    .map(|(i, x)| {
+                        if i > 0 && v[i - 1] == bulk("id") {
+                            Reply::Int(0)
+                        } else {
+                            x.clone()
+                        }
+                    })
                     .collect(),
             ),
             other => other.clone(),
@@ -90,7 +102,12 @@ impl Pair {
             let how = cmp_for(c);
             let (rn, fnn) = (normalize(&r, how), normalize(&f, how));
             if rn != fnn {
-                let show = |c: &Vec<Vec<u8>>| c.iter().map(|a| format!("{:?}", String::from_utf8_lossy(a))).collect::<Vec<_>>().join(" ");
+                let show = |c: &Vec<Vec<u8>>| {
+                    c.iter()
+                        .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
                 let before: Vec<_> = cmds[i.saturating_sub(30)..i].iter().map(show).collect();
                 panic!(
                     "command #{i} {:?}\n redis: {r:?}\n forkv: {f:?}\n preceding commands:\n{}",
@@ -103,7 +120,9 @@ impl Pair {
 }
 
 fn words(s: &str) -> Vec<Vec<u8>> {
-    s.split(' ').map(|w| w.replace("\\s", " ").into_bytes()).collect()
+    s.split(' ')
+        .map(|w| w.replace("\\s", " ").into_bytes())
+        .collect()
 }
 
 fn start_pair() -> Option<(ServerProc, ServerProc, Pair)> {
@@ -361,13 +380,17 @@ fn corpus_cmds() -> Vec<Vec<Vec<u8>>> {
 
 #[test]
 fn corpus_matches_redis() {
-    let Some((_r, _f, mut p)) = start_pair() else { return };
+    let Some((_r, _f, mut p)) = start_pair() else {
+        return;
+    };
     p.run(&corpus_cmds());
 }
 
 #[test]
 fn corpus_matches_redis_in_resp3() {
-    let Some((_r, _f, mut p)) = start_pair() else { return };
+    let Some((_r, _f, mut p)) = start_pair() else {
+        return;
+    };
     p.run(&[words("HELLO 3 SETNAME x")].map(|mut c| {
         c.truncate(2);
         c
@@ -446,19 +469,46 @@ fn random_command(g: &mut Gen) -> Vec<Vec<u8>> {
         7 => vec![s("INCRBYFLOAT"), k, g.value()],
         8 => vec![s("APPEND"), k, g.value()],
         9 => vec![s("STRLEN"), k],
-        10 => vec![s("SETRANGE"), k, g.below(70).to_string().into_bytes(), g.value()],
+        10 => vec![
+            s("SETRANGE"),
+            k,
+            g.below(70).to_string().into_bytes(),
+            g.value(),
+        ],
         11 => vec![s("GETRANGE"), k, g.int().into_bytes(), g.int().into_bytes()],
         12 => vec![s("MSET"), k, g.value(), g.key(), g.value()],
         13 => vec![s("MGET"), k, g.key(), g.key()],
         14 => vec![s("MSETNX"), k, g.value(), g.key(), g.value()],
         15 => vec![s("GETSET"), k, g.value()],
         16 => vec![s("GETDEL"), k],
-        17 => vec![s("GETEX"), k, s(g.pick(&["PERSIST", "EX", "PX"])), s("100000")],
-        18 => vec![s("SETBIT"), k, g.below(200).to_string().into_bytes(), s(g.pick(&["0", "1"]))],
+        17 => vec![
+            s("GETEX"),
+            k,
+            s(g.pick(&["PERSIST", "EX", "PX"])),
+            s("100000"),
+        ],
+        18 => vec![
+            s("SETBIT"),
+            k,
+            g.below(200).to_string().into_bytes(),
+            s(g.pick(&["0", "1"])),
+        ],
         19 => vec![s("GETBIT"), k, g.below(300).to_string().into_bytes()],
-        20 => vec![s("BITCOUNT"), k, g.int().into_bytes(), g.int().into_bytes(), s(g.pick(&["BIT", "BYTE"]))],
+        20 => vec![
+            s("BITCOUNT"),
+            k,
+            g.int().into_bytes(),
+            g.int().into_bytes(),
+            s(g.pick(&["BIT", "BYTE"])),
+        ],
         21 => vec![s("BITPOS"), k, s(g.pick(&["0", "1"])), g.int().into_bytes()],
-        22 => vec![s("BITOP"), s(g.pick(&["AND", "OR", "XOR"])), g.key(), k, g.key()],
+        22 => vec![
+            s("BITOP"),
+            s(g.pick(&["AND", "OR", "XOR"])),
+            g.key(),
+            k,
+            g.key(),
+        ],
         23 => vec![
             s("BITFIELD"),
             k,
@@ -475,7 +525,12 @@ fn random_command(g: &mut Gen) -> Vec<Vec<u8>> {
         27 => vec![s("RENAME"), k, g.key()],
         28 => vec![s("RENAMENX"), k, g.key()],
         29 => vec![s("COPY"), k, g.key(), s("REPLACE")],
-        30 => vec![s("EXPIRE"), k, (1000 + g.below(100)).to_string().into_bytes(), s(g.pick(&["NX", "XX", "GT", "LT"]))],
+        30 => vec![
+            s("EXPIRE"),
+            k,
+            (1000 + g.below(100)).to_string().into_bytes(),
+            s(g.pick(&["NX", "XX", "GT", "LT"])),
+        ],
         31 => vec![s("PERSIST"), k],
         32 => vec![s("TTL"), k],
         33 => vec![s("SELECT"), s(g.pick(&["0", "1", "0"]))],
@@ -490,7 +545,9 @@ fn random_command(g: &mut Gen) -> Vec<Vec<u8>> {
 
 #[test]
 fn seeded_random_sequence_matches_redis() {
-    let Some((_r, _f, mut p)) = start_pair() else { return };
+    let Some((_r, _f, mut p)) = start_pair() else {
+        return;
+    };
     for seed in [1u64, 2, 3, 0xdead_beef] {
         let mut g = Gen(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         p.run(&[words("FLUSHALL")]);

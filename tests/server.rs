@@ -46,7 +46,10 @@ fn protocol_error_replies_then_closes() {
     assert!(c.is_closed());
     let mut c = s.conn();
     c.send_raw(b"SET a \"b\r\n");
-    assert_eq!(c.read(), err("ERR Protocol error: unbalanced quotes in request"));
+    assert_eq!(
+        c.read(),
+        err("ERR Protocol error: unbalanced quotes in request")
+    );
     assert!(c.is_closed());
     // The server carries on.
     assert_eq!(s.conn().cmd(&["PING"]), status("PONG"));
@@ -61,7 +64,10 @@ fn huge_declared_bulk_does_not_allocate() {
     c.send_raw(b"*2\r\n$3\r\nGET\r\n$500000000\r\nabc");
     std::thread::sleep(Duration::from_millis(200));
     let after = info_field(&mut other, "memory", "used_memory");
-    assert!(after < before + 10 * 1024 * 1024, "used_memory grew from {before} to {after}");
+    assert!(
+        after < before + 10 * 1024 * 1024,
+        "used_memory grew from {before} to {after}"
+    );
 }
 
 fn info_field(c: &mut Conn, section: &str, field: &str) -> i64 {
@@ -82,8 +88,14 @@ fn unknown_command_and_arity_errors_match_redis_text() {
         c.cmd(&["FOO", "a", "b"]),
         err("ERR unknown command 'FOO', with args beginning with: 'a' 'b' ")
     );
-    assert_eq!(c.cmd(&["GET"]), err("ERR wrong number of arguments for 'get' command"));
-    assert_eq!(c.cmd(&["CONFIG", "FOO"]), err("ERR unknown subcommand 'FOO'. Try CONFIG HELP."));
+    assert_eq!(
+        c.cmd(&["GET"]),
+        err("ERR wrong number of arguments for 'get' command")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "FOO"]),
+        err("ERR unknown subcommand 'FOO'. Try CONFIG HELP.")
+    );
     assert_eq!(
         c.cmd(&["CONFIG", "GET"]),
         err("ERR wrong number of arguments for 'config|get' command")
@@ -157,7 +169,9 @@ fn resp3_types_after_hello_3() {
     let s = start_forkv(&[]);
     let mut c = s.conn();
     let r = c.cmd(&["HELLO", "3"]);
-    let Reply::Map(m) = r else { panic!("HELLO 3 must answer a map, got {r:?}") };
+    let Reply::Map(m) = r else {
+        panic!("HELLO 3 must answer a map, got {r:?}")
+    };
     assert!(m.contains(&(bulk("proto"), Reply::Int(3))));
     assert_eq!(c.cmd(&["GET", "nope"]), Reply::Nil);
     let r = c.cmd(&["CONFIG", "GET", "maxclients"]);
@@ -185,7 +199,10 @@ fn client_kill_by_id_closes_the_other_connection() {
     let mut victim = s.conn();
     let id = victim.cmd(&["CLIENT", "ID"]).int();
     let mut c = s.conn();
-    assert_eq!(c.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]), Reply::Int(1));
+    assert_eq!(
+        c.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]),
+        Reply::Int(1)
+    );
     assert!(victim.is_closed());
     let list = c.cmd(&["CLIENT", "LIST"]).bulk_str();
     assert_eq!(list.lines().count(), 1, "{list}");
@@ -228,7 +245,10 @@ fn bad_config_directive_stops_startup_with_line() {
     let dir = TempDir::new("badconf");
     let conf = dir.path().join("bad.conf");
     std::fs::write(&conf, "port 1234\nnosuchthing 1\n").unwrap();
-    let out = std::process::Command::new(forkv_bin()).arg(&conf).output().unwrap();
+    let out = std::process::Command::new(forkv_bin())
+        .arg(&conf)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("line 2") && e.contains("Bad directive"), "{e}");
@@ -250,7 +270,12 @@ fn config_file_set_and_rewrite() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let guard = ServerProc { child: None, port, dir: TempDir::new("unused"), log };
+    let guard = ServerProc {
+        child: None,
+        port,
+        dir: TempDir::new("unused"),
+        log,
+    };
     let mut c = None;
     for _ in 0..100 {
         if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
@@ -261,11 +286,19 @@ fn config_file_set_and_rewrite() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut c = c.expect("server up");
-    assert_eq!(c.cmd(&["CONFIG", "GET", "hz"]), Reply::Array(vec![bulk("hz"), bulk("20")]));
-    assert_eq!(c.cmd(&["CONFIG", "SET", "timeout", "7", "hz", "15"]), status("OK"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "hz"]),
+        Reply::Array(vec![bulk("hz"), bulk("20")])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "timeout", "7", "hz", "15"]),
+        status("OK")
+    );
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "hz", "abc"]),
-        err("ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer")
+        err(
+            "ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer"
+        )
     );
     assert_eq!(c.cmd(&["CONFIG", "REWRITE"]), status("OK"));
     let text = std::fs::read_to_string(&conf).unwrap();

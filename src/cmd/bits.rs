@@ -35,7 +35,12 @@ fn bit_offset(srv: &Server, c: &mut Client, a: &[u8], hash: bool, bits: u32) -> 
 
 /// The string at `key` grown (zero-filled) to hold bit `maxbit`; creates it if missing.
 /// Returns (buffer, grew) or None after replying WRONGTYPE.
-fn string_for_bits<'a>(srv: &'a mut Server, c: &mut Client, key: &[u8], maxbit: u64) -> Option<(&'a mut Vec<u8>, bool)> {
+fn string_for_bits<'a>(
+    srv: &'a mut Server,
+    c: &mut Client,
+    key: &[u8],
+    maxbit: u64,
+) -> Option<(&'a mut Vec<u8>, bool)> {
     let byte = (maxbit >> 3) as usize;
     let db = c.db;
     let exists = match srv.lookup_write(db, key) {
@@ -81,13 +86,19 @@ fn read_string(srv: &mut Server, c: &mut Client, key: &[u8]) -> Result<Option<Ve
 
 pub fn setbit(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let err = "bit is not an integer or out of range";
-    let Some(off) = bit_offset(srv, c, args[2], false, 0) else { return };
-    let Some(on) = arg_i64(c, args[3], err) else { return };
+    let Some(off) = bit_offset(srv, c, args[2], false, 0) else {
+        return;
+    };
+    let Some(on) = arg_i64(c, args[3], err) else {
+        return;
+    };
     if on & !1 != 0 {
         c.out.error(err);
         return;
     }
-    let Some((buf, grew)) = string_for_bits(srv, c, args[1], off) else { return };
+    let Some((buf, grew)) = string_for_bits(srv, c, args[1], off) else {
+        return;
+    };
     let byte = (off >> 3) as usize;
     let bit = 7 - (off & 7) as u8;
     let old = (buf[byte] >> bit) & 1;
@@ -103,7 +114,9 @@ pub fn setbit(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn getbit(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let Some(off) = bit_offset(srv, c, args[2], false, 0) else { return };
+    let Some(off) = bit_offset(srv, c, args[2], false, 0) else {
+        return;
+    };
     let v = match read_string(srv, c, args[1]) {
         Err(()) => return,
         Ok(None) => {
@@ -113,7 +126,11 @@ pub fn getbit(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         Ok(Some(v)) => v,
     };
     let byte = (off >> 3) as usize;
-    let bit = if byte < v.len() { (v[byte] >> (7 - (off & 7))) & 1 } else { 0 };
+    let bit = if byte < v.len() {
+        (v[byte] >> (7 - (off & 7))) & 1
+    } else {
+        0
+    };
     c.out.int(bit as i64);
 }
 
@@ -160,8 +177,12 @@ pub fn bitcount(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     };
     let len = v.len() as i64;
     let range = if args.len() == 4 || args.len() == 5 {
-        let Some(start) = arg_i64(c, args[2], NOT_INT) else { return };
-        let Some(end) = arg_i64(c, args[3], NOT_INT) else { return };
+        let Some(start) = arg_i64(c, args[2], NOT_INT) else {
+            return;
+        };
+        let Some(end) = arg_i64(c, args[3], NOT_INT) else {
+            return;
+        };
         if start < 0 && end < 0 && start > end {
             c.out.int(0);
             return;
@@ -180,7 +201,11 @@ pub fn bitcount(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         };
         bit_range(start, end, len, isbit)
     } else if args.len() == 2 {
-        if len == 0 { None } else { Some((0, len - 1, 0, 0)) }
+        if len == 0 {
+            None
+        } else {
+            Some((0, len - 1, 0, 0))
+        }
     } else {
         c.out.error(SYNTAX);
         return;
@@ -212,7 +237,9 @@ fn first_bit(p: &[u8], bit: u8) -> i64 {
 }
 
 pub fn bitpos(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let Some(bit) = arg_i64(c, args[2], NOT_INT) else { return };
+    let Some(bit) = arg_i64(c, args[2], NOT_INT) else {
+        return;
+    };
     if bit != 0 && bit != 1 {
         c.out.error("The bit argument must be 1 or 0.");
         return;
@@ -229,7 +256,9 @@ pub fn bitpos(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let len = v.len() as i64;
     let mut end_given = false;
     let range = if (4..=6).contains(&args.len()) {
-        let Some(start) = arg_i64(c, args[3], NOT_INT) else { return };
+        let Some(start) = arg_i64(c, args[3], NOT_INT) else {
+            return;
+        };
         let mut isbit = false;
         if args.len() == 6 {
             if eq_ic(args[5], "bit") {
@@ -242,7 +271,9 @@ pub fn bitpos(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             }
         }
         let end = if args.len() >= 5 {
-            let Some(e) = arg_i64(c, args[4], NOT_INT) else { return };
+            let Some(e) = arg_i64(c, args[4], NOT_INT) else {
+                return;
+            };
             end_given = true;
             e
         } else if isbit {
@@ -252,7 +283,11 @@ pub fn bitpos(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         };
         bit_range(start, end, len, isbit)
     } else if args.len() == 3 {
-        if len == 0 { None } else { Some((0, len - 1, 0, 0)) }
+        if len == 0 {
+            None
+        } else {
+            Some((0, len - 1, 0, 0))
+        }
     } else {
         c.out.error(SYNTAX);
         return;
@@ -265,10 +300,18 @@ pub fn bitpos(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let mut buf = v[s as usize..=e as usize].to_vec();
     let n = buf.len();
     if fm != 0 {
-        if bit == 1 { buf[0] &= !fm } else { buf[0] |= fm }
+        if bit == 1 {
+            buf[0] &= !fm
+        } else {
+            buf[0] |= fm
+        }
     }
     if lm != 0 {
-        if bit == 1 { buf[n - 1] &= !lm } else { buf[n - 1] |= lm }
+        if bit == 1 {
+            buf[n - 1] &= !lm
+        } else {
+            buf[n - 1] |= lm
+        }
     }
     let pos = first_bit(&buf, bit);
     if end_given && bit == 0 && pos == (n as i64) * 8 {
@@ -300,7 +343,8 @@ pub fn bitop(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     };
     let srcs = &args[3..];
     if op == Op::Not && srcs.len() != 1 {
-        c.out.error("BITOP NOT must be called with a single source key.");
+        c.out
+            .error("BITOP NOT must be called with a single source key.");
         return;
     }
     let mut vals: Vec<Vec<u8>> = Vec::with_capacity(srcs.len());
@@ -413,7 +457,11 @@ fn set_unsigned(p: &mut [u8], offset: u64, bits: u32, value: u64) {
 
 /// checkUnsignedBitfieldOverflow: (overflowed, limit value).
 fn unsigned_overflow(value: u64, incr: i64, bits: u32, ow: Overflow) -> (bool, u64) {
-    let max: u64 = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let max: u64 = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
     let maxincr = max.wrapping_sub(value) as i64;
     let minincr = (value as i64).wrapping_neg();
     let wrap = || {
@@ -430,7 +478,11 @@ fn unsigned_overflow(value: u64, incr: i64, bits: u32, ow: Overflow) -> (bool, u
 
 /// checkSignedBitfieldOverflow: (overflowed, limit value).
 fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> (bool, i64) {
-    let max: i64 = if bits == 64 { i64::MAX } else { (1i64 << (bits - 1)) - 1 };
+    let max: i64 = if bits == 64 {
+        i64::MAX
+    } else {
+        (1i64 << (bits - 1)) - 1
+    };
     let min = -max - 1;
     let maxincr = (max as u64).wrapping_sub(value as u64) as i64;
     let minincr = min.wrapping_sub(value);
@@ -449,7 +501,10 @@ fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> (bool, i64
     };
     if value > max || (bits != 64 && incr > maxincr) || (value >= 0 && incr > 0 && incr > maxincr) {
         return (true, if ow == Overflow::Sat { max } else { wrap() });
-    } else if value < min || (bits != 64 && incr < minincr) || (value < 0 && incr < 0 && incr < minincr) {
+    } else if value < min
+        || (bits != 64 && incr < minincr)
+        || (value < 0 && incr < 0 && incr < minincr)
+    {
         return (true, if ow == Overflow::Sat { min } else { wrap() });
     }
     (false, 0)
@@ -505,15 +560,26 @@ fn bitfield_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], ro: bool) 
                 return;
             }
         };
-        let Some(offset) = bit_offset(srv, c, args[j + 2], true, bits) else { return };
+        let Some(offset) = bit_offset(srv, c, args[j + 2], true, bits) else {
+            return;
+        };
         let mut value = 0;
         if op != FieldOp::Get {
             readonly = false;
             highest = highest.max(offset + bits as u64 - 1);
-            let Some(v) = arg_i64(c, args[j + 3], NOT_INT) else { return };
+            let Some(v) = arg_i64(c, args[j + 3], NOT_INT) else {
+                return;
+            };
             value = v;
         }
-        ops.push(Field { op, offset, value, overflow, bits, signed });
+        ops.push(Field {
+            op,
+            offset,
+            value,
+            overflow,
+            bits,
+            signed,
+        });
         j += if op == FieldOp::Get { 3 } else { 4 };
     }
     if readonly {
@@ -535,7 +601,9 @@ fn bitfield_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], ro: bool) 
         c.out.error("BITFIELD_RO only supports the GET subcommand");
         return;
     }
-    let Some((buf, grew)) = string_for_bits(srv, c, args[1], highest) else { return };
+    let Some((buf, grew)) = string_for_bits(srv, c, args[1], highest) else {
+        return;
+    };
     let mut changes = 0u64;
     let mut replies: Vec<Option<i64>> = Vec::with_capacity(ops.len());
     for f in &ops {
@@ -572,7 +640,11 @@ fn bitfield_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], ro: bool) 
                     let old = get_unsigned(buf, f.offset, f.bits);
                     let (of, newval, ret) = if f.op == FieldOp::Incr {
                         let (of, lim) = unsigned_overflow(old, f.value, f.bits, f.overflow);
-                        let nv = if of { lim } else { old.wrapping_add(f.value as u64) };
+                        let nv = if of {
+                            lim
+                        } else {
+                            old.wrapping_add(f.value as u64)
+                        };
                         (of, nv, nv)
                     } else {
                         let (of, lim) = unsigned_overflow(f.value as u64, 0, f.bits, f.overflow);

@@ -28,14 +28,19 @@ pub fn info_line(c: &Client, now_ms: i64) -> String {
     let qbuf = c.qbuf.len().max(c.qbuf_in_use);
     let qfree = c.qbuf.capacity().saturating_sub(c.qbuf.len());
     let tot = qbuf + qfree + omem + std::mem::size_of::<Client>();
-    let cmd = c.last_cmd.map_or_else(|| "NULL".to_string(), |d| d.full_name());
+    let cmd = c
+        .last_cmd
+        .map_or_else(|| "NULL".to_string(), |d| d.full_name());
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
         c.id,
         c.addr,
         c.laddr,
         c.raw_fd(),
-        c.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default(),
+        c.name
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default(),
         (now_ms - c.created_ms) / 1000,
         (now_ms - c.last_interaction_ms) / 1000,
         flags,
@@ -76,7 +81,9 @@ fn list_lines(srv: &Server, me: &Client, filter_ids: Option<&[u64]>) -> String {
 }
 
 fn valid_type(t: &[u8]) -> bool {
-    ["normal", "master", "replica", "slave", "pubsub"].iter().any(|n| eq_ic(t, n))
+    ["normal", "master", "replica", "slave", "pubsub"]
+        .iter()
+        .any(|n| eq_ic(t, n))
 }
 
 /// Our clients are all of type normal until pub/sub and replication exist.
@@ -98,13 +105,20 @@ pub fn list(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let mut ids: Option<Vec<u64>> = None;
     if args.len() == 4 && eq_ic(args[2], "type") {
         if !valid_type(args[3]) {
-            c.out.error(&format!("Unknown client type '{}'", String::from_utf8_lossy(args[3])));
+            c.out.error(&format!(
+                "Unknown client type '{}'",
+                String::from_utf8_lossy(args[3])
+            ));
             return;
         }
         let t = args[3];
         let mut v: Vec<u64> = Vec::new();
         for (&id, &slot) in &srv.client_ids {
-            let cl = if id == c.id { Some(&*c) } else { srv.clients[slot as usize].as_deref() };
+            let cl = if id == c.id {
+                Some(&*c)
+            } else {
+                srv.clients[slot as usize].as_deref()
+            };
             if cl.is_some_and(|x| type_matches(x, t)) {
                 v.push(id);
             }
@@ -194,7 +208,10 @@ pub fn kill(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
                 }
             } else if eq_ic(args[i], "type") && more {
                 if !valid_type(args[i + 1]) {
-                    c.out.error(&format!("Unknown client type '{}'", String::from_utf8_lossy(args[i + 1])));
+                    c.out.error(&format!(
+                        "Unknown client type '{}'",
+                        String::from_utf8_lossy(args[i + 1])
+                    ));
                     return;
                 }
                 ctype = Some(args[i + 1]);
@@ -204,7 +221,10 @@ pub fn kill(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
                 laddr = Some(args[i + 1]);
             } else if eq_ic(args[i], "user") && more {
                 if args[i + 1] != b"default" {
-                    c.out.error(&format!("No such user '{}'", String::from_utf8_lossy(args[i + 1])));
+                    c.out.error(&format!(
+                        "No such user '{}'",
+                        String::from_utf8_lossy(args[i + 1])
+                    ));
                     return;
                 }
             } else if eq_ic(args[i], "skipme") && more {
@@ -230,7 +250,11 @@ pub fn kill(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let mut close_me = false;
     let ids: Vec<(u64, u32)> = srv.client_ids.iter().map(|(a, b)| (*a, *b)).collect();
     for (cid, slot) in ids {
-        let target = if cid == c.id { Some(&*c) } else { srv.clients[slot as usize].as_deref() };
+        let target = if cid == c.id {
+            Some(&*c)
+        } else {
+            srv.clients[slot as usize].as_deref()
+        };
         let Some(t) = target else { continue };
         if addr.is_some_and(|a| a != t.addr.as_bytes())
             || laddr.is_some_and(|a| a != t.laddr.as_bytes())
@@ -299,7 +323,8 @@ pub fn unpause(srv: &mut Server, c: &mut Client, _: &[&[u8]]) {
 
 pub fn unblock(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     if args.len() == 4 && !eq_ic(args[3], "timeout") && !eq_ic(args[3], "error") {
-        c.out.error("CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+        c.out
+            .error("CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
         return;
     }
     let Some(_id) = parse_i64(args[2]) else {

@@ -6,7 +6,11 @@ use crate::net::client::Client;
 use crate::server::Server;
 
 fn flag_names(def: &CommandDef) -> Vec<&'static str> {
-    flags::NAMES.iter().filter(|(f, _)| def.flags & f != 0).map(|(_, n)| *n).collect()
+    flags::NAMES
+        .iter()
+        .filter(|(f, _)| def.flags & f != 0)
+        .map(|(_, n)| *n)
+        .collect()
 }
 
 fn reply_info(c: &mut Client, def: &CommandDef) {
@@ -114,7 +118,12 @@ pub fn count(srv: &mut Server, c: &mut Client, _: &[&[u8]]) {
 fn lookup_full(srv: &Server, name: &[u8]) -> Option<&'static CommandDef> {
     let s = String::from_utf8_lossy(name).to_ascii_lowercase();
     match s.split_once('|') {
-        Some((parent, sub)) => srv.cmds.lookup(parent.as_bytes())?.subs.iter().find(|d| d.name == sub),
+        Some((parent, sub)) => srv
+            .cmds
+            .lookup(parent.as_bytes())?
+            .subs
+            .iter()
+            .find(|d| d.name == sub),
         None => srv.cmds.lookup(s.as_bytes()),
     }
 }
@@ -141,7 +150,10 @@ pub fn docs(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let defs: Vec<&'static CommandDef> = if args.len() == 2 {
         sorted_all(srv)
     } else {
-        args[2..].iter().filter_map(|n| lookup_full(srv, n)).collect()
+        args[2..]
+            .iter()
+            .filter_map(|n| lookup_full(srv, n))
+            .collect()
     };
     c.out.map(defs.len());
     for d in defs {
@@ -202,7 +214,11 @@ pub fn keys_with_flags(def: &CommandDef, call: &[&[u8]]) -> Vec<(usize, &'static
     // SET's flags depend on GET (Redis's setGetKeys).
     if def.name == "set" && def.parent.is_none() {
         let get = call[3..].iter().any(|a| eq_ic(a, "get"));
-        let flags: &'static [&'static str] = if get { &["RW", "access", "update"] } else { &["OW", "update"] };
+        let flags: &'static [&'static str] = if get {
+            &["RW", "access", "update"]
+        } else {
+            &["OW", "update"]
+        };
         return vec![(1, flags)];
     }
     for ks in def.key_specs {
@@ -210,7 +226,11 @@ pub fn keys_with_flags(def: &CommandDef, call: &[&[u8]]) -> Vec<(usize, &'static
         if first >= argc {
             continue;
         }
-        let last = if ks.lastkey >= 0 { first + ks.lastkey } else { argc + ks.lastkey };
+        let last = if ks.lastkey >= 0 {
+            first + ks.lastkey
+        } else {
+            argc + ks.lastkey
+        };
         let mut i = first;
         while i <= last && i < argc {
             out.push((i as usize, ks.flags));
@@ -220,7 +240,7 @@ pub fn keys_with_flags(def: &CommandDef, call: &[&[u8]]) -> Vec<(usize, &'static
     out
 }
 
-fn call_def<'a>(srv: &Server, c: &mut Client, call: &[&'a [u8]]) -> Option<&'static CommandDef> {
+fn call_def(srv: &Server, c: &mut Client, call: &[&[u8]]) -> Option<&'static CommandDef> {
     let def = match srv.cmds.lookup_with_sub(call) {
         Ok(d) => d,
         Err(_) => {
@@ -229,7 +249,8 @@ fn call_def<'a>(srv: &Server, c: &mut Client, call: &[&'a [u8]]) -> Option<&'sta
         }
     };
     if !def.arity_ok(call.len()) {
-        c.out.error("Invalid number of arguments specified for command");
+        c.out
+            .error("Invalid number of arguments specified for command");
         return None;
     }
     Some(def)
@@ -237,7 +258,9 @@ fn call_def<'a>(srv: &Server, c: &mut Client, call: &[&'a [u8]]) -> Option<&'sta
 
 pub fn getkeys(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let call = &args[2..];
-    let Some(def) = call_def(srv, c, call) else { return };
+    let Some(def) = call_def(srv, c, call) else {
+        return;
+    };
     let keys = keys_with_flags(def, call);
     if keys.is_empty() {
         c.out.error("The command has no key arguments");
@@ -251,7 +274,9 @@ pub fn getkeys(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 
 pub fn getkeysandflags(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let call = &args[2..];
-    let Some(def) = call_def(srv, c, call) else { return };
+    let Some(def) = call_def(srv, c, call) else {
+        return;
+    };
     let keys = keys_with_flags(def, call);
     if keys.is_empty() {
         c.out.error("The command has no key arguments");

@@ -32,7 +32,7 @@ pub fn get(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn set(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         c.out.error(super::SYNTAX);
         return;
     }
@@ -40,7 +40,9 @@ pub fn set(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     for pair in args[2..].chunks(2) {
         let name = String::from_utf8_lossy(pair[0]).to_string();
         let Some(p) = params::lookup(&name) else {
-            c.out.error(&format!("Unknown option or number of arguments for CONFIG SET - '{name}'"));
+            c.out.error(&format!(
+                "Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
             return;
         };
         let def = &PARAMS[p as usize];
@@ -57,12 +59,18 @@ pub fn set(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             return;
         }
         if chosen.iter().any(|(q, _)| *q == p) {
-            c.out.error(&format!("CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"));
+            c.out.error(&format!(
+                "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+            ));
             return;
         }
         let value = String::from_utf8_lossy(pair[1]).to_string();
         let words: Vec<String> = if def.multi_arg() {
-            value.split(' ').filter(|w| !w.is_empty()).map(String::from).collect()
+            value
+                .split(' ')
+                .filter(|w| !w.is_empty())
+                .map(String::from)
+                .collect()
         } else {
             vec![value]
         };
@@ -107,18 +115,22 @@ fn apply(srv: &mut Server, p: P) -> Result<(), String> {
         P::Dir => {
             let d = srv.cfg.str(P::Dir).to_string();
             std::env::set_current_dir(&d).map_err(|e| e.to_string())?;
-            let abs = std::env::current_dir().map(|p| p.to_string_lossy().into_owned()).unwrap_or(d);
+            let abs = std::env::current_dir()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or(d);
             srv.cfg.set_val(P::Dir, crate::config::Val::Str(abs));
         }
         P::Port => {
             let port = srv.cfg.int(P::Port);
             let bind = srv.cfg.list(P::Bind).to_vec();
-            srv.rebind(port, &bind).map_err(|_| "Unable to listen on this port. Check server logs.".to_string())?;
+            srv.rebind(port, &bind)
+                .map_err(|_| "Unable to listen on this port. Check server logs.".to_string())?;
         }
         P::Bind => {
             let port = srv.cfg.int(P::Port);
             let bind = srv.cfg.list(P::Bind).to_vec();
-            srv.rebind(port, &bind).map_err(|_| "Failed to bind to specified addresses.".to_string())?;
+            srv.rebind(port, &bind)
+                .map_err(|_| "Failed to bind to specified addresses.".to_string())?;
         }
         P::Requirepass => {
             // Changing the password does not log out connected clients (as Redis).

@@ -52,7 +52,11 @@ pub fn auth(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         c.out.error(SYNTAX);
         return;
     }
-    let (user, pass): (&[u8], &[u8]) = if args.len() == 2 { (b"default", args[1]) } else { (args[1], args[2]) };
+    let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
+        (b"default", args[1])
+    } else {
+        (args[1], args[2])
+    };
     if args.len() == 2 && srv.cfg.str(P::Requirepass).is_empty() {
         c.out.error(
             "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
@@ -63,7 +67,8 @@ pub fn auth(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         c.authenticated = true;
         c.out.ok();
     } else {
-        c.out.error("-WRONGPASS invalid username-password pair or user is disabled.");
+        c.out
+            .error("-WRONGPASS invalid username-password pair or user is disabled.");
     }
 }
 
@@ -74,7 +79,8 @@ pub fn set_client_name(c: &mut Client, name: &[u8]) -> bool {
         return true;
     }
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
-        c.out.error("Client names cannot contain spaces, newlines or special characters.");
+        c.out
+            .error("Client names cannot contain spaces, newlines or special characters.");
         return false;
     }
     c.name = Some(name.to_vec());
@@ -87,7 +93,8 @@ pub fn hello(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     if args.len() >= 2 {
         match parse_i64(args[1]) {
             None => {
-                c.out.error("Protocol version is not an integer or out of range");
+                c.out
+                    .error("Protocol version is not an integer or out of range");
                 return;
             }
             Some(v) if !(2..=3).contains(&v) => {
@@ -102,7 +109,8 @@ pub fn hello(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         let more = args.len() - 1 - j;
         if eq_ic(args[j], "auth") && more >= 2 {
             if !check_auth(srv, args[j + 1], args[j + 2]) {
-                c.out.error("-WRONGPASS invalid username-password pair or user is disabled.");
+                c.out
+                    .error("-WRONGPASS invalid username-password pair or user is disabled.");
                 return;
             }
             c.authenticated = true;
@@ -113,7 +121,10 @@ pub fn hello(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             }
             j += 2;
         } else {
-            c.out.error(&format!("Syntax error in HELLO option '{}'", String::from_utf8_lossy(args[j])));
+            c.out.error(&format!(
+                "Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(args[j])
+            ));
             return;
         }
     }

@@ -77,7 +77,10 @@ pub fn debug(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     } else {
         c.out.error(&format!(
             "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-            String::from_utf8_lossy(sub).chars().take(128).collect::<String>()
+            String::from_utf8_lossy(sub)
+                .chars()
+                .take(128)
+                .collect::<String>()
         ));
     }
 }

@@ -49,7 +49,9 @@ pub fn touch(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn type_cmd(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let t = srv.lookup_notouch(c.db, args[1]).map_or("none", |o| o.val.type_name());
+    let t = srv
+        .lookup_notouch(c.db, args[1])
+        .map_or("none", |o| o.val.type_name());
     c.out.simple(t);
 }
 
@@ -60,7 +62,11 @@ fn rename_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], nx: bool) {
         return;
     }
     if src == dst {
-        if nx { c.out.int(0) } else { c.out.ok() }
+        if nx {
+            c.out.int(0)
+        } else {
+            c.out.ok()
+        }
         return;
     }
     let expire = srv.dbs[c.db].get_expire(src);
@@ -104,7 +110,9 @@ fn db_index(srv: &Server, c: &mut Client, a: &[u8]) -> Option<usize> {
 
 pub fn move_cmd(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let key = args[1];
-    let Some(dst) = db_index(srv, c, args[2]) else { return };
+    let Some(dst) = db_index(srv, c, args[2]) else {
+        return;
+    };
     if dst == c.db {
         c.out.error(SAME_OBJECT);
         return;
@@ -136,7 +144,9 @@ pub fn copy(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         if eq_ic(args[j], "replace") {
             replace = true;
         } else if eq_ic(args[j], "db") && j + 1 < args.len() {
-            let Some(d) = db_index(srv, c, args[j + 1]) else { return };
+            let Some(d) = db_index(srv, c, args[j + 1]) else {
+                return;
+            };
             dst_db = d;
             j += 1;
         } else {
@@ -171,7 +181,14 @@ pub fn copy(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 
 // ---- expiry ---------------------------------------------------------------------------------
 
-fn expire_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], basetime: i64, seconds: bool, cmd: &str) {
+fn expire_generic(
+    srv: &mut Server,
+    c: &mut Client,
+    args: &[&[u8]],
+    basetime: i64,
+    seconds: bool,
+    cmd: &str,
+) {
     let key = args[1];
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for a in &args[3..] {
@@ -184,22 +201,29 @@ fn expire_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], basetime: i6
         } else if eq_ic(a, "lt") {
             lt = true;
         } else {
-            c.out.error(&format!("Unsupported option {}", String::from_utf8_lossy(a)));
+            c.out.error(&format!(
+                "Unsupported option {}",
+                String::from_utf8_lossy(a)
+            ));
             return;
         }
     }
     if nx && (xx || gt || lt) {
-        c.out.error("NX and XX, GT or LT options at the same time are not compatible");
+        c.out
+            .error("NX and XX, GT or LT options at the same time are not compatible");
         return;
     }
     if gt && lt {
-        c.out.error("GT and LT options at the same time are not compatible");
+        c.out
+            .error("GT and LT options at the same time are not compatible");
         return;
     }
-    let Some(mut when) = arg_i64(c, args[2], NOT_INT) else { return };
+    let Some(mut when) = arg_i64(c, args[2], NOT_INT) else {
+        return;
+    };
     let bad = || format!("invalid expire time in '{cmd}' command");
     if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             c.out.error(&bad());
             return;
         }
@@ -226,13 +250,21 @@ fn expire_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], basetime: i6
     if srv.already_expired(when) {
         srv.dbs[c.db].remove(key);
         srv.dirty += 1;
-        let del: &[u8] = if srv.cfg.bool(P::LazyfreeLazyExpire) { b"UNLINK" } else { b"DEL" };
+        let del: &[u8] = if srv.cfg.bool(P::LazyfreeLazyExpire) {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        };
         c.rewritten_argv = Some(vec![del.to_vec(), key.to_vec()]);
         c.out.int(1);
         return;
     }
     srv.set_expire(c.db, key, when);
-    let mut argv = vec![b"PEXPIREAT".to_vec(), key.to_vec(), when.to_string().into_bytes()];
+    let mut argv = vec![
+        b"PEXPIREAT".to_vec(),
+        key.to_vec(),
+        when.to_string().into_bytes(),
+    ];
     argv.extend(args[3..].iter().map(|a| a.to_vec()));
     c.rewritten_argv = Some(argv);
     srv.dirty += 1;
@@ -267,7 +299,11 @@ fn ttl_generic(srv: &mut Server, c: &mut Client, key: &[u8], ms: bool, absolute:
         c.out.int(-1);
         return;
     };
-    let v = if absolute { when } else { (when - srv.cmd_time_ms).max(0) };
+    let v = if absolute {
+        when
+    } else {
+        (when - srv.cmd_time_ms).max(0)
+    };
     if ms {
         c.out.int(v);
     } else {
@@ -337,7 +373,10 @@ pub fn keys(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 /// Parse a SCAN cursor as strtoul would (unsigned 64-bit, no spaces).
 pub fn parse_cursor(c: &mut Client, a: &[u8]) -> Option<u64> {
     let ok = !a.is_empty() && a.iter().all(|b| b.is_ascii_digit());
-    match ok.then(|| std::str::from_utf8(a).ok()?.parse::<u64>().ok()).flatten() {
+    match ok
+        .then(|| std::str::from_utf8(a).ok()?.parse::<u64>().ok())
+        .flatten()
+    {
         Some(v) => Some(v),
         None => {
             c.out.error("invalid cursor");
@@ -353,8 +392,17 @@ pub struct ScanOpts<'a> {
     pub type_name: Option<&'a [u8]>,
 }
 
-pub fn parse_scan_opts<'a>(c: &mut Client, args: &[&'a [u8]], from: usize, allow_type: bool) -> Option<ScanOpts<'a>> {
-    let mut o = ScanOpts { count: 10, pattern: None, type_name: None };
+pub fn parse_scan_opts<'a>(
+    c: &mut Client,
+    args: &[&'a [u8]],
+    from: usize,
+    allow_type: bool,
+) -> Option<ScanOpts<'a>> {
+    let mut o = ScanOpts {
+        count: 10,
+        pattern: None,
+        type_name: None,
+    };
     let mut i = from;
     while i < args.len() {
         let left = args.len() - i;
@@ -381,8 +429,12 @@ pub fn parse_scan_opts<'a>(c: &mut Client, args: &[&'a [u8]], from: usize, allow
 }
 
 pub fn scan(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let Some(mut cursor) = parse_cursor(c, args[1]) else { return };
-    let Some(opts) = parse_scan_opts(c, args, 2, true) else { return };
+    let Some(mut cursor) = parse_cursor(c, args[1]) else {
+        return;
+    };
+    let Some(opts) = parse_scan_opts(c, args, 2, true) else {
+        return;
+    };
     let mut keys: Vec<Vec<u8>> = Vec::new();
     let mut max_iter = opts.count * 10;
     let d = &srv.dbs[c.db].dict;
@@ -401,7 +453,10 @@ pub fn scan(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             continue;
         }
         if let Some(t) = opts.type_name {
-            let tn = srv.dbs[c.db].dict.get(&k).map_or("none", |o| o.val.type_name());
+            let tn = srv.dbs[c.db]
+                .dict
+                .get(&k)
+                .map_or("none", |o| o.val.type_name());
             if !t.eq_ignore_ascii_case(tn.as_bytes()) {
                 continue;
             }
@@ -448,7 +503,8 @@ pub fn dbsize(srv: &mut Server, c: &mut Client, _args: &[&[u8]]) {
 }
 
 pub fn select(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let Some(v) = parse_i64(args[1]).filter(|v| *v >= i32::MIN as i64 && *v <= i32::MAX as i64) else {
+    let Some(v) = parse_i64(args[1]).filter(|v| *v >= i32::MIN as i64 && *v <= i32::MAX as i64)
+    else {
         c.out.error(NOT_INT);
         return;
     };

@@ -108,7 +108,11 @@ impl CommandDef {
 
     pub fn arity_ok(&self, argc: usize) -> bool {
         let a = self.arity;
-        if a > 0 { argc as i32 == a } else { argc as i32 >= -a }
+        if a > 0 {
+            argc as i32 == a
+        } else {
+            argc as i32 >= -a
+        }
     }
 
     /// ACL categories as COMMAND INFO lists them: from flags, then the explicit ones.
@@ -147,9 +151,27 @@ impl CommandDef {
 
 fn category_order(c: &str) -> usize {
     const ORDER: &[&str] = &[
-        "@keyspace", "@read", "@write", "@set", "@sortedset", "@list", "@hash", "@string", "@bitmap",
-        "@hyperloglog", "@geo", "@stream", "@pubsub", "@admin", "@fast", "@slow", "@blocking",
-        "@dangerous", "@connection", "@transaction", "@scripting",
+        "@keyspace",
+        "@read",
+        "@write",
+        "@set",
+        "@sortedset",
+        "@list",
+        "@hash",
+        "@string",
+        "@bitmap",
+        "@hyperloglog",
+        "@geo",
+        "@stream",
+        "@pubsub",
+        "@admin",
+        "@fast",
+        "@slow",
+        "@blocking",
+        "@dangerous",
+        "@connection",
+        "@transaction",
+        "@scripting",
     ];
     ORDER.iter().position(|o| *o == c).unwrap_or(ORDER.len())
 }
@@ -172,7 +194,9 @@ impl CommandTable {
         for def in table::COMMANDS {
             map.insert(def.name.as_bytes().to_vec(), def);
         }
-        CommandTable { map: std::rc::Rc::new(map) }
+        CommandTable {
+            map: std::rc::Rc::new(map),
+        }
     }
 
     pub fn lookup(&self, name: &[u8]) -> Option<&'static CommandDef> {
@@ -204,7 +228,9 @@ impl CommandTable {
                 list.push_str(&format!("'{t}' "));
             }
             let name: String = String::from_utf8_lossy(args[0]).chars().take(128).collect();
-            return Err(format!("unknown command '{name}', with args beginning with: {list}"));
+            return Err(format!(
+                "unknown command '{name}', with args beginning with: {list}"
+            ));
         };
         if def.subs.is_empty() || args.len() < 2 {
             return Ok(def);
@@ -226,14 +252,17 @@ impl CommandTable {
 /// Handler for a container called without a subcommand: Redis reports wrong arity.
 pub fn container_without_sub(_: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let name = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
-    c.out.error(&format!("wrong number of arguments for '{name}' command"));
+    c.out
+        .error(&format!("wrong number of arguments for '{name}' command"));
 }
 
 /// A HELP reply in Redis's shape: a header line, the given lines, and HELP itself, as status
 /// replies.
 pub fn reply_help(c: &mut Client, cmd: &str, lines: &[&str]) {
     c.out.array(lines.len() + 3);
-    c.out.simple(&format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+    c.out.simple(&format!(
+        "{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
     for l in lines {
         c.out.simple(l);
     }
@@ -320,7 +349,10 @@ mod tests {
     fn unknown_command_text_matches_redis() {
         let t = CommandTable::new();
         let e = t.lookup_with_sub(&[b"foo", b"a", b"b"]).err().unwrap();
-        assert_eq!(e, "unknown command 'foo', with args beginning with: 'a' 'b' ");
+        assert_eq!(
+            e,
+            "unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
         let e = t.lookup_with_sub(&[b"config", b"nope"]).err().unwrap();
         assert_eq!(e, "unknown subcommand 'nope'. Try CONFIG HELP.");
         assert!(t.lookup(b"GeT").is_some());

@@ -23,7 +23,11 @@ fn get_string(srv: &mut Server, c: &mut Client, key: &[u8]) -> Result<Option<Vec
 }
 
 /// The string value for modification, Err after replying WRONGTYPE.
-fn write_string<'a>(srv: &'a mut Server, c: &mut Client, key: &[u8]) -> Result<Option<&'a mut StrValue>, ()> {
+fn write_string<'a>(
+    srv: &'a mut Server,
+    c: &mut Client,
+    key: &[u8],
+) -> Result<Option<&'a mut StrValue>, ()> {
     match srv.lookup_write(c.db, key) {
         None => Ok(None),
         Some(o) => match &mut o.val {
@@ -39,7 +43,8 @@ fn write_string<'a>(srv: &'a mut Server, c: &mut Client, key: &[u8]) -> Result<O
 
 fn check_string_len(c: &mut Client, srv: &Server, total: usize) -> bool {
     if total as i64 > srv.cfg.int(P::ProtoMaxBulkLen) {
-        c.out.error("string exceeds maximum allowed size (proto-max-bulk-len)");
+        c.out
+            .error("string exceeds maximum allowed size (proto-max-bulk-len)");
         return false;
     }
     true
@@ -66,7 +71,11 @@ impl SetFlags {
 
 /// Parse SET/GETEX options (Redis's parseExtendedStringArgumentsOrReply). Returns the flags and
 /// the expire argument, or None after replying a syntax error.
-fn parse_ext<'a>(c: &mut Client, args: &[&'a [u8]], is_set: bool) -> Option<(SetFlags, Option<&'a [u8]>)> {
+fn parse_ext<'a>(
+    c: &mut Client,
+    args: &[&'a [u8]],
+    is_set: bool,
+) -> Option<(SetFlags, Option<&'a [u8]>)> {
     let mut f = SetFlags::default();
     let mut expire = None;
     let mut j = if is_set { 3 } else { 2 };
@@ -83,19 +92,47 @@ fn parse_ext<'a>(c: &mut Client, args: &[&'a [u8]], is_set: bool) -> Option<(Set
             f.keepttl = true;
         } else if eq_ic(o, "persist") && !is_set && !f.has_expire() && !f.keepttl {
             f.persist = true;
-        } else if eq_ic(o, "ex") && !f.keepttl && !f.persist && !f.exat && !f.px && !f.pxat && next.is_some() {
+        } else if eq_ic(o, "ex")
+            && !f.keepttl
+            && !f.persist
+            && !f.exat
+            && !f.px
+            && !f.pxat
+            && next.is_some()
+        {
             f.ex = true;
             expire = next;
             j += 1;
-        } else if eq_ic(o, "px") && !f.keepttl && !f.persist && !f.ex && !f.exat && !f.pxat && next.is_some() {
+        } else if eq_ic(o, "px")
+            && !f.keepttl
+            && !f.persist
+            && !f.ex
+            && !f.exat
+            && !f.pxat
+            && next.is_some()
+        {
             f.px = true;
             expire = next;
             j += 1;
-        } else if eq_ic(o, "exat") && !f.keepttl && !f.persist && !f.ex && !f.px && !f.pxat && next.is_some() {
+        } else if eq_ic(o, "exat")
+            && !f.keepttl
+            && !f.persist
+            && !f.ex
+            && !f.px
+            && !f.pxat
+            && next.is_some()
+        {
             f.exat = true;
             expire = next;
             j += 1;
-        } else if eq_ic(o, "pxat") && !f.keepttl && !f.persist && !f.ex && !f.exat && !f.px && next.is_some() {
+        } else if eq_ic(o, "pxat")
+            && !f.keepttl
+            && !f.persist
+            && !f.ex
+            && !f.exat
+            && !f.px
+            && next.is_some()
+        {
             f.pxat = true;
             expire = next;
             j += 1;
@@ -113,7 +150,8 @@ fn expire_ms(srv: &Server, c: &mut Client, cmd: &str, f: &SetFlags, arg: &[u8]) 
     let v = arg_i64(c, arg, NOT_INT)?;
     let seconds = f.ex || f.exat;
     if v <= 0 || (seconds && v > i64::MAX / 1000) {
-        c.out.error(&format!("invalid expire time in '{cmd}' command"));
+        c.out
+            .error(&format!("invalid expire time in '{cmd}' command"));
         return None;
     }
     let mut ms = if seconds { v * 1000 } else { v };
@@ -121,13 +159,15 @@ fn expire_ms(srv: &Server, c: &mut Client, cmd: &str, f: &SetFlags, arg: &[u8]) 
         ms = match ms.checked_add(srv.cmd_time_ms) {
             Some(m) => m,
             None => {
-                c.out.error(&format!("invalid expire time in '{cmd}' command"));
+                c.out
+                    .error(&format!("invalid expire time in '{cmd}' command"));
                 return None;
             }
         };
     }
     if ms <= 0 {
-        c.out.error(&format!("invalid expire time in '{cmd}' command"));
+        c.out
+            .error(&format!("invalid expire time in '{cmd}' command"));
         return None;
     }
     Some(ms)
@@ -151,16 +191,20 @@ fn set_generic(
             Ok(None) => c.out.null(),
         }
     }
-    let found = srv.lookup_write(c.db, key).is_some();
-    if (f.nx && found) || (f.xx && !found) {
-        if !f.get {
-            if ok_int_reply {
-                c.out.int(0);
-            } else {
-                c.out.null();
+    if f.nx || f.xx {
+        let found = srv.lookup_write(c.db, key).is_some();
+        if (f.nx && found) || (f.xx && !found) {
+            if !f.get {
+                if ok_int_reply {
+                    c.out.int(0);
+                } else {
+                    c.out.null();
+                }
             }
+            return;
         }
-        return;
+    } else {
+        srv.expire_if_needed(c.db, key);
     }
     srv.set_key(c.db, key, Value::Str(StrValue::from_bytes(val)), f.keepttl);
     srv.dirty += 1;
@@ -184,7 +228,9 @@ fn set_generic(
 }
 
 pub fn set(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let Some((f, exp)) = parse_ext(c, args, true) else { return };
+    let Some((f, exp)) = parse_ext(c, args, true) else {
+        return;
+    };
     let ms = match exp {
         Some(e) => match expire_ms(srv, c, "set", &f, e) {
             Some(ms) => Some(ms),
@@ -207,14 +253,23 @@ pub fn set(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn setnx(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let f = SetFlags { nx: true, ..Default::default() };
+    let f = SetFlags {
+        nx: true,
+        ..Default::default()
+    };
     set_generic(srv, c, f, args[1], args[2], None, true);
 }
 
 fn setex_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], millis: bool) {
-    let f = SetFlags { ex: !millis, px: millis, ..Default::default() };
+    let f = SetFlags {
+        ex: !millis,
+        px: millis,
+        ..Default::default()
+    };
     let name = if millis { "psetex" } else { "setex" };
-    let Some(ms) = expire_ms(srv, c, name, &f, args[2]) else { return };
+    let Some(ms) = expire_ms(srv, c, name, &f, args[2]) else {
+        return;
+    };
     set_generic(srv, c, f, args[1], args[3], Some(ms), false);
 }
 
@@ -240,7 +295,9 @@ pub fn get(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn getex(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let Some((f, exp)) = parse_ext(c, args, false) else { return };
+    let Some((f, exp)) = parse_ext(c, args, false) else {
+        return;
+    };
     let key = args[1];
     let val = match get_string(srv, c, key) {
         Err(()) => return,
@@ -260,12 +317,20 @@ pub fn getex(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     c.out.bulk(&val);
     if (f.pxat || f.exat) && ms.is_some_and(|m| srv.already_expired(m)) {
         srv.dbs[c.db].remove(key);
-        let cmd: &[u8] = if srv.cfg.bool(P::LazyfreeLazyExpire) { b"UNLINK" } else { b"DEL" };
+        let cmd: &[u8] = if srv.cfg.bool(P::LazyfreeLazyExpire) {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        };
         c.rewritten_argv = Some(vec![cmd.to_vec(), key.to_vec()]);
         srv.dirty += 1;
     } else if let Some(ms) = ms {
         srv.set_expire(c.db, key, ms);
-        c.rewritten_argv = Some(vec![b"PEXPIREAT".to_vec(), key.to_vec(), ms.to_string().into_bytes()]);
+        c.rewritten_argv = Some(vec![
+            b"PEXPIREAT".to_vec(),
+            key.to_vec(),
+            ms.to_string().into_bytes(),
+        ]);
         srv.dirty += 1;
     } else if f.persist && srv.remove_expire(c.db, key) {
         c.rewritten_argv = Some(vec![b"PERSIST".to_vec(), key.to_vec()]);
@@ -280,7 +345,11 @@ pub fn getdel(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         Ok(Some(v)) => {
             c.out.bulk(&v);
             srv.dbs[c.db].remove(args[1]);
-            let cmd: &[u8] = if srv.cfg.bool(P::LazyfreeLazyUserDel) { b"UNLINK" } else { b"DEL" };
+            let cmd: &[u8] = if srv.cfg.bool(P::LazyfreeLazyUserDel) {
+                b"UNLINK"
+            } else {
+                b"DEL"
+            };
             c.rewritten_argv = Some(vec![cmd.to_vec(), args[1].to_vec()]);
             srv.dirty += 1;
         }
@@ -293,7 +362,12 @@ pub fn getset(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         Ok(Some(v)) => c.out.bulk(&v),
         Ok(None) => c.out.null(),
     }
-    srv.set_key(c.db, args[1], Value::Str(StrValue::from_bytes(args[2])), false);
+    srv.set_key(
+        c.db,
+        args[1],
+        Value::Str(StrValue::from_bytes(args[2])),
+        false,
+    );
     srv.dirty += 1;
     c.rewritten_argv = Some(vec![b"SET".to_vec(), args[1].to_vec(), args[2].to_vec()]);
 }
@@ -316,9 +390,10 @@ pub fn mget(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 fn mset_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], nx: bool) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         let name = if nx { "msetnx" } else { "mset" };
-        c.out.error(&format!("wrong number of arguments for '{name}' command"));
+        c.out
+            .error(&format!("wrong number of arguments for '{name}' command"));
         return;
     }
     if nx {
@@ -330,7 +405,12 @@ fn mset_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], nx: bool) {
         }
     }
     for pair in args[1..].chunks(2) {
-        srv.set_key(c.db, pair[0], Value::Str(StrValue::from_bytes(pair[1])), false);
+        srv.set_key(
+            c.db,
+            pair[0],
+            Value::Str(StrValue::from_bytes(pair[1])),
+            false,
+        );
     }
     srv.dirty += (args.len() / 2) as u64;
     if nx {
@@ -359,7 +439,8 @@ pub fn append(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         }
         Ok(Some(s)) => {
             if s.len() + add.len() > max {
-                c.out.error("string exceeds maximum allowed size (proto-max-bulk-len)");
+                c.out
+                    .error("string exceeds maximum allowed size (proto-max-bulk-len)");
                 return;
             }
             let raw = s.make_raw();
@@ -415,12 +496,16 @@ pub fn decr(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn incrby(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let Some(by) = arg_i64(c, args[2], NOT_INT) else { return };
+    let Some(by) = arg_i64(c, args[2], NOT_INT) else {
+        return;
+    };
     incr_by(srv, c, args[1], by)
 }
 
 pub fn decrby(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let Some(by) = arg_i64(c, args[2], NOT_INT) else { return };
+    let Some(by) = arg_i64(c, args[2], NOT_INT) else {
+        return;
+    };
     if by == i64::MIN {
         c.out.error("decrement would overflow");
         return;
@@ -457,7 +542,16 @@ pub fn long_double_incr(cur: Option<&[u8]>, inc: &[u8]) -> LdIncr {
     // SAFETY: pointers and lengths describe live slices; `out` is writable for its length and
     // the C side writes at most `outlen` bytes (snprintf) and reports how many in `used`.
     let r = unsafe {
-        forkv_ld_incr(cp, cl, cur.is_some() as i32, inc.as_ptr(), inc.len(), out.as_mut_ptr(), out.len(), &mut used)
+        forkv_ld_incr(
+            cp,
+            cl,
+            cur.is_some() as i32,
+            inc.as_ptr(),
+            inc.len(),
+            out.as_mut_ptr(),
+            out.len(),
+            &mut used,
+        )
     };
     match r {
         0 => {
@@ -496,12 +590,19 @@ pub fn incrbyfloat(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     srv.dirty += 1;
     c.out.bulk(&new);
     // Replay must not depend on float formatting: propagate the result with KEEPTTL.
-    c.rewritten_argv = Some(vec![b"SET".to_vec(), key.to_vec(), new, b"KEEPTTL".to_vec()]);
+    c.rewritten_argv = Some(vec![
+        b"SET".to_vec(),
+        key.to_vec(),
+        new,
+        b"KEEPTTL".to_vec(),
+    ]);
 }
 
 pub fn setrange(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let (key, value) = (args[1], args[3]);
-    let Some(offset) = arg_i64(c, args[2], NOT_INT) else { return };
+    let Some(offset) = arg_i64(c, args[2], NOT_INT) else {
+        return;
+    };
     if offset < 0 {
         c.out.error("offset is out of range");
         return;
@@ -516,7 +617,8 @@ pub fn setrange(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
                 return;
             }
             if offset + value.len() > max {
-                c.out.error("string exceeds maximum allowed size (proto-max-bulk-len)");
+                c.out
+                    .error("string exceeds maximum allowed size (proto-max-bulk-len)");
                 return;
             }
             let mut v = vec![0u8; offset + value.len()];
@@ -532,7 +634,8 @@ pub fn setrange(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
                 return;
             }
             if offset + value.len() > max {
-                c.out.error("string exceeds maximum allowed size (proto-max-bulk-len)");
+                c.out
+                    .error("string exceeds maximum allowed size (proto-max-bulk-len)");
                 return;
             }
             let raw = s.make_raw();
@@ -548,8 +651,12 @@ pub fn setrange(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn getrange(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let Some(mut start) = arg_i64(c, args[2], NOT_INT) else { return };
-    let Some(mut end) = arg_i64(c, args[3], NOT_INT) else { return };
+    let Some(mut start) = arg_i64(c, args[2], NOT_INT) else {
+        return;
+    };
+    let Some(mut end) = arg_i64(c, args[3], NOT_INT) else {
+        return;
+    };
     let v = match get_string(srv, c, args[1]) {
         Err(()) => return,
         Ok(None) => {
@@ -596,7 +703,9 @@ pub fn lcs(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         } else if eq_ic(o, "WITHMATCHLEN") {
             with_match_len = true;
         } else if eq_ic(o, "MINMATCHLEN") && j + 1 < args.len() {
-            let Some(v) = arg_i64(c, args[j + 1], NOT_INT) else { return };
+            let Some(v) = arg_i64(c, args[j + 1], NOT_INT) else {
+                return;
+            };
             min_match_len = v.max(0);
             j += 1;
         } else {
@@ -614,7 +723,8 @@ pub fn lcs(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         None => return,
     };
     if get_idx && get_len {
-        c.out.error("If you want both the length and indexes, please just use IDX.");
+        c.out
+            .error("If you want both the length and indexes, please just use IDX.");
         return;
     }
     if a.len() >= u32::MAX as usize - 1 || b.len() >= u32::MAX as usize - 1 {
@@ -624,7 +734,8 @@ pub fn lcs(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let (al, bl) = (a.len(), b.len());
     let cells = (al + 1).saturating_mul(bl + 1);
     if cells.saturating_mul(4) as i64 > srv.cfg.int(P::ProtoMaxBulkLen) {
-        c.out.error("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+        c.out
+            .error("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
         return;
     }
     let mut dp = vec![0u32; cells];
@@ -644,10 +755,13 @@ pub fn lcs(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     }
     let total = dp[idx(al, bl)] as usize;
     let mut result = vec![0u8; total];
-    let mut matches: Vec<((usize, usize), (usize, usize), usize)> = Vec::new();
+    // (range in a, range in b, match length)
+    type Match = ((usize, usize), (usize, usize), usize);
+    let mut matches: Vec<Match> = Vec::new();
     let (mut i, mut jj) = (al, bl);
     let mut idx_left = total;
-    let (mut arange_start, mut arange_end, mut brange_start, mut brange_end) = (al, 0usize, 0usize, 0usize);
+    let (mut arange_start, mut arange_end, mut brange_start, mut brange_end) =
+        (al, 0usize, 0usize, 0usize);
     let computelcs = get_idx || !get_len;
     while computelcs && i > 0 && jj > 0 {
         let mut emit_range = false;
@@ -685,7 +799,11 @@ pub fn lcs(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         if emit_range {
             let match_len = arange_end - arange_start + 1;
             if min_match_len == 0 || match_len >= min_match_len as usize {
-                matches.push(((arange_start, arange_end), (brange_start, brange_end), match_len));
+                matches.push((
+                    (arange_start, arange_end),
+                    (brange_start, brange_end),
+                    match_len,
+                ));
             }
             arange_start = al;
         }

@@ -77,7 +77,10 @@ impl Config {
             Val::Int(v) => *v,
             Val::Enum(v) => *v as i64,
             Val::Bool(b) => *b as i64,
-            other => panic!("config {} is not numeric: {other:?}", PARAMS[p as usize].name),
+            other => panic!(
+                "config {} is not numeric: {other:?}",
+                PARAMS[p as usize].name
+            ),
         }
     }
     pub fn bool(&self, p: P) -> bool {
@@ -86,7 +89,10 @@ impl Config {
     pub fn str(&self, p: P) -> &str {
         match &self.vals[p as usize] {
             Val::Str(s) => s,
-            other => panic!("config {} is not a string: {other:?}", PARAMS[p as usize].name),
+            other => panic!(
+                "config {} is not a string: {other:?}",
+                PARAMS[p as usize].name
+            ),
         }
     }
     pub fn enum_name(&self, p: P) -> &'static str {
@@ -219,7 +225,10 @@ impl Config {
 
 /// Quote an argument so `split_args` gives it back unchanged.
 pub fn quote_arg(a: &str) -> String {
-    if !a.is_empty() && a.bytes().all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\') {
+    if !a.is_empty()
+        && a.bytes()
+            .all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\')
+    {
         return a.to_string();
     }
     let mut s = String::from("\"");
@@ -241,7 +250,11 @@ pub fn quote_arg(a: &str) -> String {
 /// Glob match as Redis's stringmatchlen (`*`, `?`, `[...]`, `\` escapes), optionally nocase.
 pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
     fn eq(a: u8, b: u8, nocase: bool) -> bool {
-        if nocase { a.eq_ignore_ascii_case(&b) } else { a == b }
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
     }
     // `skip_longer`: once a `*` has tried every suffix and failed, an outer `*` trying longer
     // prefixes cannot succeed either (Redis's skipLongerMatches); this keeps patterns like
@@ -365,15 +378,25 @@ mod tests {
     #[test]
     fn file_and_overrides() {
         let mut c = Config::default();
-        c.load_text("port 7000\n# comment\nbind 127.0.0.1 ::1\nrequirepass \"a b\"\n", "t", 0)
-            .unwrap();
+        c.load_text(
+            "port 7000\n# comment\nbind 127.0.0.1 ::1\nrequirepass \"a b\"\n",
+            "t",
+            0,
+        )
+        .unwrap();
         assert_eq!(c.int(P::Port), 7000);
-        assert_eq!(c.list(P::Bind), &["127.0.0.1".to_string(), "::1".to_string()]);
+        assert_eq!(
+            c.list(P::Bind),
+            &["127.0.0.1".to_string(), "::1".to_string()]
+        );
         assert_eq!(c.str(P::Requirepass), "a b");
         let e = c.load_text("nosuch 1\n", "t", 0).unwrap_err();
         assert!(e.contains("Bad directive"), "{e}");
         let e = c.load_text("hz abc\n", "t", 0).unwrap_err();
-        assert!(e.contains("argument couldn't be parsed into an integer"), "{e}");
+        assert!(
+            e.contains("argument couldn't be parsed into an integer"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -386,6 +409,10 @@ mod tests {
         assert!(glob_match(b"*max*", b"MAXCLIENTS", true));
         assert!(!glob_match(b"a*b", b"acd", false));
         let long_pat = "a*".repeat(40) + "b";
-        assert!(!glob_match(long_pat.as_bytes(), "a".repeat(60).as_bytes(), false));
+        assert!(!glob_match(
+            long_pat.as_bytes(),
+            "a".repeat(60).as_bytes(),
+            false
+        ));
     }
 }

@@ -82,9 +82,9 @@ params! {
 
 pub fn lookup(name: &str) -> Option<P> {
     let name = name.to_ascii_lowercase();
-    ALL.iter()
-        .copied()
-        .find(|p| PARAMS[*p as usize].name == name || PARAMS[*p as usize].alias == Some(name.as_str()))
+    ALL.iter().copied().find(|p| {
+        PARAMS[*p as usize].name == name || PARAMS[*p as usize].alias == Some(name.as_str())
+    })
 }
 
 impl ParamDef {
@@ -117,15 +117,23 @@ impl ParamDef {
                 check_bounds(v, lo, hi).map(Val::Int)
             }
             ParamKind::Mem(lo, hi) => {
-                let v = parse_memory(&one()).ok_or_else(|| "argument must be a memory value".to_string())?;
+                let v = parse_memory(&one())
+                    .ok_or_else(|| "argument must be a memory value".to_string())?;
                 check_bounds(v, lo, hi).map(Val::Int)
             }
             ParamKind::Str => Ok(Val::Str(one())),
             ParamKind::Enum(names) => {
                 let s = one().to_ascii_lowercase();
-                names.iter().position(|n| *n == s).map(Val::Enum).ok_or_else(|| {
-                    format!("argument(s) must be one of the following: {}", names.join(", "))
-                })
+                names
+                    .iter()
+                    .position(|n| *n == s)
+                    .map(Val::Enum)
+                    .ok_or_else(|| {
+                        format!(
+                            "argument(s) must be one of the following: {}",
+                            names.join(", ")
+                        )
+                    })
             }
             ParamKind::Bind => {
                 let words: Vec<String> = args
@@ -174,12 +182,18 @@ fn check_bounds(v: i64, lo: i64, hi: i64) -> Result<i64, String> {
 }
 
 fn parse_obuf(args: &[String]) -> Result<Val, String> {
-    let words: Vec<&str> = args.iter().flat_map(|a| a.split(' ')).filter(|w| !w.is_empty()).collect();
-    let mut out = match PARAMS[P::ClientOutputBufferLimit as usize].default {
-        d if d.is_empty() => [(0, 0, 0); 3],
-        _ => [(0, 0, 0), (268435456, 67108864, 60), (33554432, 8388608, 60)],
-    };
-    if words.is_empty() || words.len() % 4 != 0 {
+    let words: Vec<&str> = args
+        .iter()
+        .flat_map(|a| a.split(' '))
+        .filter(|w| !w.is_empty())
+        .collect();
+    // Classes not named keep Redis's defaults.
+    let mut out = [
+        (0, 0, 0),
+        (268435456, 67108864, 60),
+        (33554432, 8388608, 60),
+    ];
+    if words.is_empty() || !words.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     for chunk in words.chunks(4) {
@@ -187,14 +201,21 @@ fn parse_obuf(args: &[String]) -> Result<Val, String> {
             "normal" => 0,
             "slave" | "replica" => 1,
             "pubsub" => 2,
-            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into());
+            }
         };
         let hard = parse_memory(chunk[1]);
         let soft = parse_memory(chunk[2]);
         let secs = crate::resp::parse_i64(chunk[3].as_bytes()).filter(|s| *s >= 0);
         match (hard, soft, secs) {
             (Some(h), Some(s), Some(t)) => out[class] = (h, s, t),
-            _ => return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()),
+            _ => {
+                return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                );
+            }
         }
     }
     Ok(Val::Obuf(out))

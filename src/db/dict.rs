@@ -254,27 +254,6 @@ impl<V> Dict<V> {
         self.find(key, h).map(|n| &n.val)
     }
 
-    /// Which table holds `key` (hash `h`), if any.
-    fn table_of(&self, key: &[u8], h: u64) -> Option<usize> {
-        for t in 0..2 {
-            let table = &self.ht[t];
-            if table.buckets.is_empty() {
-                continue;
-            }
-            let mut cur = table.buckets[(h as usize) & table.mask()].as_deref();
-            while let Some(n) = cur {
-                if &*n.key == key {
-                    return Some(t);
-                }
-                cur = n.next.as_deref();
-            }
-            if !self.is_rehashing() {
-                break;
-            }
-        }
-        None
-    }
-
     /// Lookup that also advances a pending rehash by one step (as Redis's dictFind).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
         if self.is_empty() {
@@ -282,15 +261,27 @@ impl<V> Dict<V> {
         }
         self.step_if_rehashing();
         let h = self.hasher.hash(key);
-        let t = self.table_of(key, h)?;
-        let table = &mut self.ht[t];
-        let mask = table.mask();
-        let mut cur = table.buckets[(h as usize) & mask].as_deref_mut();
-        while let Some(n) = cur {
-            if &*n.key == key {
-                return Some(&mut n.val);
+        let tables = if self.is_rehashing() { 2 } else { 1 };
+        for t in 0..tables {
+            let table = &mut self.ht[t];
+            if table.buckets.is_empty() {
+                continue;
             }
-            cur = n.next.as_deref_mut();
+            let mask = table.mask();
+            let mut cur: *mut Option<Box<Node<V>>> = &mut table.buckets[(h as usize) & mask];
+            // SAFETY: `cur` always points at a link (bucket head or `next` field) owned by this
+            // table, which `&mut self` borrows exclusively for the returned lifetime; nothing
+            // else touches the chain while we walk it, so turning the final node into a `&mut`
+            // with the lifetime of `&mut self` is sound. (A raw walk avoids the borrow checker's
+            // conditional-return limitation without a second traversal.)
+            unsafe {
+                while let Some(node) = (*cur).as_deref_mut() {
+                    if &*node.key == key {
+                        return Some(&mut node.val);
+                    }
+                    cur = &mut node.next;
+                }
+            }
         }
         None
     }
@@ -380,13 +371,13 @@ impl<V> Dict<V> {
             if let Some(idx) = self.rehash_idx {
                 let s0 = self.ht[0].buckets.len();
                 let total = s0 + self.ht[1].buckets.len();
-                let r = idx + (rng.next() as usize) % (total - idx);
+                let r = idx + (rng.next_u64() as usize) % (total - idx);
                 let (t, b) = if r >= s0 { (1, r - s0) } else { (0, r) };
                 if self.ht[t].buckets[b].is_some() {
                     break (t, b);
                 }
             } else {
-                let b = (rng.next() as usize) & self.ht[0].mask();
+                let b = (rng.next_u64() as usize) & self.ht[0].mask();
                 if self.ht[0].buckets[b].is_some() {
                     break (0, b);
                 }
@@ -398,7 +389,7 @@ impl<V> Dict<V> {
             len += 1;
             cur = n.next.as_deref();
         }
-        let mut pick = (rng.next() as usize) % len;
+        let mut pick = (rng.next_u64() as usize) % len;
         let mut cur = self.ht[t].buckets[b].as_deref();
         while let Some(n) = cur {
             if pick == 0 {
@@ -505,10 +496,13 @@ mod tests {
             cursor = d.scan(cursor, |k, _| {
                 seen.insert(k.to_vec());
             });
-            // Grow the table under the iteration.
-            for _ in 0..50 {
-                d.insert(format!("b{added}").as_bytes(), ());
-                added += 1;
+            // Grow the table under the iteration (a bounded number of times, or the
+            // iteration would chase an ever-growing table).
+            if added < 5000 {
+                for _ in 0..50 {
+                    d.insert(format!("b{added}").as_bytes(), ());
+                    added += 1;
+                }
             }
             if cursor == 0 {
                 break;

@@ -91,7 +91,11 @@ impl Server {
                 d.expires_cursor = cursor;
                 if ttl_samples > 0 {
                     let avg = ttl_sum / ttl_samples;
-                    d.avg_ttl = if d.avg_ttl == 0 { avg } else { (d.avg_ttl / 50) * 49 + avg / 50 };
+                    d.avg_ttl = if d.avg_ttl == 0 {
+                        avg
+                    } else {
+                        (d.avg_ttl / 50) * 49 + avg / 50
+                    };
                 }
                 let n_expired = expired_keys.len();
                 for k in expired_keys {
@@ -100,12 +104,14 @@ impl Server {
                 }
                 total_sampled += sampled as u64;
                 total_expired += n_expired as u64;
-                if iteration.is_multiple_of(16) && start.elapsed().as_micros() as i64 > timelimit_us {
+                if iteration.is_multiple_of(16) && start.elapsed().as_micros() as i64 > timelimit_us
+                {
                     self.cron.expire.timelimit_exit = true;
                     self.stats.expired_time_cap_reached += 1;
                     break 'dbs;
                 }
-                let repeat = sampled > 0 && (n_expired as f64) * 100.0 / (sampled as f64) > acceptable_stale;
+                let repeat =
+                    sampled > 0 && (n_expired as f64) * 100.0 / (sampled as f64) > acceptable_stale;
                 if !repeat || cursor == 0 && sampled == 0 {
                     break;
                 }

@@ -24,8 +24,12 @@ impl Server {
     pub fn delete_expired(&mut self, db: usize, key: &[u8]) {
         self.dbs[db].remove(key);
         self.stats.expired_keys += 1;
-        let cmd: &[u8] = if self.cfg.bool(P::LazyfreeLazyExpire) { b"UNLINK" } else { b"DEL" };
-        self.prop.also_propagate(db, vec![cmd.to_vec(), key.to_vec()]);
+        let cmd: &[u8] = if self.cfg.bool(P::LazyfreeLazyExpire) {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        };
+        self.prop.also_propagate(db, &[cmd, key]);
     }
 
     /// Lookup for reading: applies expiry, updates the access clock and hit/miss counters.

@@ -38,7 +38,9 @@ impl Tag {
         }
     }
     pub fn encode(self) -> u64 {
-        ((self.kind as u64) << 56) | (((self.generation & 0xff_ffff) as u64) << 32) | self.slot as u64
+        ((self.kind as u64) << 56)
+            | (((self.generation & 0xff_ffff) as u64) << 32)
+            | self.slot as u64
     }
     pub fn decode(v: u64) -> Option<Tag> {
         let kind = match (v >> 56) as u8 {

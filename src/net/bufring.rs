@@ -22,7 +22,11 @@ pub struct BufRing {
 
 impl BufRing {
     /// Map and register `entries` buffers (a power of two) of `buf_size` bytes each.
-    pub fn new(submitter: &io_uring::Submitter<'_>, entries: u16, buf_size: usize) -> std::io::Result<BufRing> {
+    pub fn new(
+        submitter: &io_uring::Submitter<'_>,
+        entries: u16,
+        buf_size: usize,
+    ) -> std::io::Result<BufRing> {
         assert!(entries.is_power_of_two());
         let ring_bytes = entries as usize * std::mem::size_of::<BufRingEntry>();
         let buffers_off = ring_bytes.next_multiple_of(4096);
@@ -87,7 +91,10 @@ impl BufRing {
 
     fn buffer_ptr(&self, bid: u16) -> *mut u8 {
         // SAFETY: bid < entries keeps the pointer inside the buffer part of the mapping.
-        unsafe { self.base.add(self.buffers_off + bid as usize * self.buf_size) }
+        unsafe {
+            self.base
+                .add(self.buffers_off + bid as usize * self.buf_size)
+        }
     }
 
     /// The bytes the kernel put into buffer `bid`.

@@ -88,7 +88,15 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(id: ClientId, slot: u32, generation: u32, fd: OwnedFd, addr: String, laddr: String, now_ms: i64) -> Client {
+    pub fn new(
+        id: ClientId,
+        slot: u32,
+        generation: u32,
+        fd: OwnedFd,
+        addr: String,
+        laddr: String,
+        now_ms: i64,
+    ) -> Client {
         Client {
             id,
             slot,

@@ -12,21 +12,25 @@
 
 #[derive(Default)]
 pub struct Propagator {
-    /// RESP bytes produced since the consumers last took them.
+    /// RESP bytes produced since the consumers last took them (only kept when `keep_stream`).
     pub stream: Vec<u8>,
     /// Total bytes ever produced: the propagation offset.
     pub offset: u64,
     /// Database the stream last selected (None: the next effect starts with SELECT).
     selected: Option<usize>,
-    pending: Vec<(usize, Vec<Vec<u8>>)>,
-    /// Keep the stream for a reader (tests; later the AOF). Otherwise it is discarded per iteration.
+    /// Effects of the running command, already encoded: (db, range in `pending_buf`).
+    pending: Vec<(usize, std::ops::Range<usize>)>,
+    pending_buf: Vec<u8>,
+    /// Keep the stream for a reader (tests; later the AOF). Without one only the offset moves.
     pub keep_stream: bool,
 }
 
 impl Propagator {
     /// Record an effect of the running command on database `db`.
-    pub fn also_propagate(&mut self, db: usize, argv: Vec<Vec<u8>>) {
-        self.pending.push((db, argv));
+    pub fn also_propagate(&mut self, db: usize, argv: &[&[u8]]) {
+        let start = self.pending_buf.len();
+        write_command(&mut self.pending_buf, argv);
+        self.pending.push((db, start..self.pending_buf.len()));
     }
 
     pub fn has_pending(&self) -> bool {
@@ -39,28 +43,40 @@ impl Propagator {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
+        let buf = std::mem::take(&mut self.pending_buf);
         let transaction = wrap && pending.len() > 1;
         if transaction {
-            self.emit(pending[0].0, &[b"MULTI".to_vec()]);
+            self.emit(pending[0].0, MULTI);
         }
-        for (db, argv) in &pending {
-            self.emit(*db, argv);
+        for (db, range) in &pending {
+            self.emit(*db, &buf[range.clone()]);
         }
         if transaction {
-            self.emit(pending[pending.len() - 1].0, &[b"EXEC".to_vec()]);
+            self.emit(pending[pending.len() - 1].0, EXEC);
         }
+        // Keep the allocations for the next command.
+        self.pending = pending;
+        self.pending.clear();
+        self.pending_buf = buf;
+        self.pending_buf.clear();
     }
 
-    fn emit(&mut self, db: usize, argv: &[Vec<u8>]) {
-        let before = self.stream.len();
+    fn emit(&mut self, db: usize, encoded: &[u8]) {
         if self.selected != Some(db) {
             let d = db.to_string();
-            write_command(&mut self.stream, &[b"SELECT", d.as_bytes()]);
+            let mut sel = Vec::with_capacity(32);
+            write_command(&mut sel, &[b"SELECT", d.as_bytes()]);
+            self.append(&sel);
             self.selected = Some(db);
         }
-        let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-        write_command(&mut self.stream, &refs);
-        self.offset += (self.stream.len() - before) as u64;
+        self.append(encoded);
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        if self.keep_stream {
+            self.stream.extend_from_slice(bytes);
+        }
+        self.offset += bytes.len() as u64;
     }
 
     /// Forget which database is selected, so the next effect starts with SELECT (a new AOF or
@@ -76,6 +92,9 @@ impl Propagator {
         }
     }
 }
+
+const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
+const EXEC: &[u8] = b"*1\r\n$4\r\nEXEC\r\n";
 
 /// Append `argv` as a RESP multibulk command.
 pub fn write_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
@@ -101,10 +120,10 @@ mod tests {
             keep_stream: true,
             ..Default::default()
         };
-        p.also_propagate(0, vec![b"DEL".to_vec(), b"k".to_vec()]);
-        p.also_propagate(0, vec![b"SET".to_vec(), b"k".to_vec(), b"v".to_vec()]);
+        p.also_propagate(0, &[b"DEL", b"k"]);
+        p.also_propagate(0, &[b"SET", b"k", b"v"]);
         p.flush_command(true);
-        p.also_propagate(0, vec![b"DEL".to_vec(), b"x".to_vec()]);
+        p.also_propagate(0, &[b"DEL", b"x"]);
         p.flush_command(true);
         let s = String::from_utf8(p.stream.clone()).unwrap();
         assert_eq!(

@@ -75,7 +75,8 @@ impl Out {
         let body = match msg.strip_prefix('-') {
             Some(rest) => {
                 self.buf.push(b'-');
-                self.errors.push(rest.split(' ').next().unwrap_or("ERR").to_string());
+                self.errors
+                    .push(rest.split(' ').next().unwrap_or("ERR").to_string());
                 rest
             }
             None => {
@@ -85,7 +86,8 @@ impl Out {
             }
         };
         for &c in body.as_bytes() {
-            self.buf.push(if c == b'\r' || c == b'\n' { b' ' } else { c });
+            self.buf
+                .push(if c == b'\r' || c == b'\n' { b' ' } else { c });
         }
         self.buf.extend_from_slice(b"\r\n");
     }

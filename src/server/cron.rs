@@ -33,7 +33,10 @@ impl Server {
         }
         let mut idle = Vec::new();
         for c in self.clients.iter().flatten() {
-            if c.closing == Closing::No && !c.monitor && now - c.last_interaction_ms > timeout * 1000 {
+            if c.closing == Closing::No
+                && !c.monitor
+                && now - c.last_interaction_ms > timeout * 1000
+            {
                 idle.push(c.slot);
             }
         }

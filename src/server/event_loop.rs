@@ -37,7 +37,10 @@ const DENIED_ERR: &[u8] = b"-DENIED Redis is running in protected mode because p
 /// (as Redis's adjustOpenFilesLimit).
 fn adjust_open_files_limit(cfg: &mut Config) {
     let want = cfg.int(P::Maxclients) as u64 + RESERVED_FDS;
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit with a pointer to a local rlimit.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
@@ -112,10 +115,14 @@ fn open_listeners(port: i64, bind: &[String], backlog: i32) -> Result<Vec<Listen
             Err(e) => {
                 let unsupported = matches!(
                     e.raw_os_error(),
-                    Some(libc::EADDRNOTAVAIL) | Some(libc::EAFNOSUPPORT) | Some(libc::EPROTONOSUPPORT)
+                    Some(libc::EADDRNOTAVAIL)
+                        | Some(libc::EAFNOSUPPORT)
+                        | Some(libc::EPROTONOSUPPORT)
                 );
                 if optional && unsupported {
-                    log::warn!("Could not create server TCP listening socket {addr}:{port}: {e} (optional, skipped)");
+                    log::warn!(
+                        "Could not create server TCP listening socket {addr}:{port}: {e} (optional, skipped)"
+                    );
                     continue;
                 }
                 return Err(format!(
@@ -149,9 +156,15 @@ impl Server {
         adjust_open_files_limit(&mut cfg);
         let signal_fd = block_signals_to_signalfd().map_err(|e| format!("signalfd: {e}"))?;
         let ring = Ring::new(RING_ENTRIES)?;
-        let bufring = BufRing::new(&ring.submitter(), RECV_BUFFERS, RECV_BUFFER_SIZE)
-            .map_err(|e| format!("io_uring provided-buffer ring: {e} (forkv needs Linux >= 6.1)"))?;
-        let mut listeners = open_listeners(cfg.int(P::Port), cfg.list(P::Bind), cfg.int(P::TcpBacklog) as i32)?;
+        let bufring =
+            BufRing::new(&ring.submitter(), RECV_BUFFERS, RECV_BUFFER_SIZE).map_err(|e| {
+                format!("io_uring provided-buffer ring: {e} (forkv needs Linux >= 6.1)")
+            })?;
+        let mut listeners = open_listeners(
+            cfg.int(P::Port),
+            cfg.list(P::Bind),
+            cfg.int(P::TcpBacklog) as i32,
+        )?;
         for (i, l) in listeners.iter_mut().enumerate() {
             l.id = i as u32;
         }
@@ -220,8 +233,11 @@ impl Server {
         for i in 0..self.listeners.len() {
             if !self.listeners[i].armed {
                 let fd = self.listeners[i].fd.as_raw_fd();
-                let e = opcode::AcceptMulti::new(types::Fd(fd)).flags(libc::SOCK_CLOEXEC).build();
-                self.ring.push(e, Tag::new(Kind::Accept, self.listeners[i].id, 0));
+                let e = opcode::AcceptMulti::new(types::Fd(fd))
+                    .flags(libc::SOCK_CLOEXEC)
+                    .build();
+                self.ring
+                    .push(e, Tag::new(Kind::Accept, self.listeners[i].id, 0));
                 self.listeners[i].armed = true;
             }
         }
@@ -266,7 +282,11 @@ impl Server {
         for l in &self.listeners {
             if l.armed {
                 let ud = Tag::new(Kind::Accept, l.id, 0).encode();
-                if let Err(e) = self.ring.submitter().register_sync_cancel(None, types::CancelBuilder::user_data(ud)) {
+                if let Err(e) = self
+                    .ring
+                    .submitter()
+                    .register_sync_cancel(None, types::CancelBuilder::user_data(ud))
+                {
                     log::warn!("cancelling accept on {}: {e}", l.addr);
                 }
             }
@@ -275,7 +295,8 @@ impl Server {
     }
 
     fn arm_signal_read(&mut self) {
-        let e = opcode::Read::new(types::Fd(self.signal_fd), self.signal_buf.as_mut_ptr(), 128).build();
+        let e =
+            opcode::Read::new(types::Fd(self.signal_fd), self.signal_buf.as_mut_ptr(), 128).build();
         self.ring.push(e, Tag::new(Kind::Signal, 0, 0));
     }
 
@@ -493,7 +514,9 @@ impl Server {
 
     /// Stop reading from a client whose unparsed input is over the backlog bound.
     pub fn pause_recv(&mut self, slot: u32) {
-        let Some(c) = self.clients[slot as usize].as_deref_mut() else { return };
+        let Some(c) = self.clients[slot as usize].as_deref_mut() else {
+            return;
+        };
         if c.recv_paused {
             return;
         }
@@ -507,7 +530,9 @@ impl Server {
 
     /// Read again from a client paused by `pause_recv`.
     pub fn resume_recv(&mut self, slot: u32) {
-        let Some(c) = self.clients[slot as usize].as_deref_mut() else { return };
+        let Some(c) = self.clients[slot as usize].as_deref_mut() else {
+            return;
+        };
         if c.recv_paused {
             c.recv_paused = false;
             self.arm_recv(slot);
@@ -549,8 +574,17 @@ impl Server {
 
     fn on_signal(&mut self, comp: &Completion) {
         if comp.result >= 4 {
-            let signo = u32::from_ne_bytes([self.signal_buf[0], self.signal_buf[1], self.signal_buf[2], self.signal_buf[3]]);
-            let name = if signo == libc::SIGINT as u32 { "SIGINT" } else { "SIGTERM" };
+            let signo = u32::from_ne_bytes([
+                self.signal_buf[0],
+                self.signal_buf[1],
+                self.signal_buf[2],
+                self.signal_buf[3],
+            ]);
+            let name = if signo == libc::SIGINT as u32 {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
             log::warn!("Received {name} scheduling shutdown...");
             self.shutdown.requested = true;
         }
@@ -565,7 +599,11 @@ impl Server {
         slots.dedup();
         let mut to_close = Vec::new();
         for &slot in &slots {
-            let Some(c) = self.clients.get_mut(slot as usize).and_then(|c| c.as_deref_mut()) else {
+            let Some(c) = self
+                .clients
+                .get_mut(slot as usize)
+                .and_then(|c| c.as_deref_mut())
+            else {
                 continue;
             };
             if c.send_inflight || c.closing == Closing::Now {
@@ -602,7 +640,11 @@ impl Server {
     /// Start closing a client: it leaves the client list now; its memory goes once the ring no
     /// longer references it.
     pub fn close_client_slot(&mut self, slot: u32) {
-        let Some(c) = self.clients.get_mut(slot as usize).and_then(|c| c.as_deref_mut()) else {
+        let Some(c) = self
+            .clients
+            .get_mut(slot as usize)
+            .and_then(|c| c.as_deref_mut())
+        else {
             return;
         };
         if c.closing == Closing::Now {
@@ -629,7 +671,9 @@ impl Server {
         let mut i = 0;
         while i < self.closing.len() {
             let slot = self.closing[i];
-            let done = self.clients[slot as usize].as_deref().is_none_or(|c| !c.in_flight());
+            let done = self.clients[slot as usize]
+                .as_deref()
+                .is_none_or(|c| !c.in_flight());
             if done {
                 self.clients[slot as usize] = None;
                 self.free_slots.push(slot);
@@ -663,7 +707,10 @@ impl Server {
         // Paused clients kept their input: look at all of them again.
         let slots: Vec<u32> = self.client_ids.values().copied().collect();
         for s in slots {
-            if self.clients[s as usize].as_deref().is_some_and(|c| c.qpos < c.qbuf.len() || c.parser.in_progress()) {
+            if self.clients[s as usize]
+                .as_deref()
+                .is_some_and(|c| c.qpos < c.qbuf.len() || c.parser.in_progress())
+            {
                 self.mark_pending_input(s);
             }
         }
@@ -679,10 +726,19 @@ impl Server {
         }
         // Flush what clients are owed, best effort, with plain blocking writes.
         for c in self.clients.iter_mut().flatten() {
-            if c.closing != Closing::Now && !c.send_inflight && c.send_off >= c.sending.len() && !c.out.buf.is_empty() {
+            if c.closing != Closing::Now
+                && !c.send_inflight
+                && c.send_off >= c.sending.len()
+                && !c.out.buf.is_empty()
+            {
                 // SAFETY: write from a live buffer to a socket we own.
                 unsafe {
-                    libc::send(c.raw_fd(), c.out.buf.as_ptr() as *const libc::c_void, c.out.buf.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+                    libc::send(
+                        c.raw_fd(),
+                        c.out.buf.as_ptr() as *const libc::c_void,
+                        c.out.buf.len(),
+                        libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                    )
                 };
             }
         }
@@ -703,7 +759,12 @@ fn is_loopback(ip: &IpAddr) -> bool {
 fn write_and_drop(fd: OwnedFd, msg: &[u8]) {
     // SAFETY: a non-blocking best-effort write of a static buffer to a socket we own.
     unsafe {
-        libc::send(fd.as_raw_fd(), msg.as_ptr() as *const libc::c_void, msg.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT);
+        libc::send(
+            fd.as_raw_fd(),
+            msg.as_ptr() as *const libc::c_void,
+            msg.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        );
     }
     drop(fd);
 }

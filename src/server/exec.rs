@@ -14,8 +14,12 @@ impl Server {
     pub fn process_pending_input(&mut self) {
         let n = self.pending_input.len();
         for _ in 0..n {
-            let Some(slot) = self.pending_input.pop_front() else { break };
-            let Some(mut c) = self.clients[slot as usize].take() else { continue };
+            let Some(slot) = self.pending_input.pop_front() else {
+                break;
+            };
+            let Some(mut c) = self.clients[slot as usize].take() else {
+                continue;
+            };
             c.pending_input = false;
             let more = self.run_client_commands(&mut c);
             let has_output = c.has_output();
@@ -57,7 +61,10 @@ impl Server {
                 more = true;
                 break;
             }
-            if self.pause != PauseKind::None && !c.parser.in_progress() && self.client_is_paused(c, &qbuf) {
+            if self.pause != PauseKind::None
+                && !c.parser.in_progress()
+                && self.client_is_paused(c, &qbuf)
+            {
                 break;
             }
             let limits = ParseLimits {
@@ -69,7 +76,11 @@ impl Server {
                 Parsed::Error(msg) => {
                     c.out.error(&msg);
                     self.collect_errors(c);
-                    log::debug!("Protocol error ({msg}) from client id={} addr={}", c.id, c.addr);
+                    log::debug!(
+                        "Protocol error ({msg}) from client id={} addr={}",
+                        c.id,
+                        c.addr
+                    );
                     c.closing = Closing::AfterReply;
                     c.mark_output(self.stamp());
                     break;
@@ -103,7 +114,10 @@ impl Server {
             PauseKind::Write => {
                 let mut p = crate::resp::RequestParser::default();
                 let mut pos = c.qpos;
-                let limits = ParseLimits { proto_max_bulk_len: i64::MAX, authenticated: true };
+                let limits = ParseLimits {
+                    proto_max_bulk_len: i64::MAX,
+                    authenticated: true,
+                };
                 if p.parse(qbuf, &mut pos, limits) != Parsed::Command {
                     return false;
                 }
@@ -162,7 +176,10 @@ impl Server {
             }
         };
         if !def.arity_ok(args.len()) {
-            let msg = format!("wrong number of arguments for '{}' command", def.full_name());
+            let msg = format!(
+                "wrong number of arguments for '{}' command",
+                def.full_name()
+            );
             self.reject(c, Some(def), &msg);
             return;
         }
@@ -179,7 +196,11 @@ impl Server {
             return;
         }
         if self.loading && def.flags & flags::LOADING == 0 {
-            self.reject(c, Some(def), "-LOADING Redis is loading the dataset in memory");
+            self.reject(
+                c,
+                Some(def),
+                "-LOADING Redis is loading the dataset in memory",
+            );
             return;
         }
         self.feed_monitors(c, def, args);
@@ -202,9 +223,10 @@ impl Server {
         // Propagate: the command's own argv when it changed data and recorded nothing itself.
         if self.dirty > dirty_before && def.flags & flags::WRITE != 0 && !c.suppress_propagation {
             if let Some(rewritten) = c.rewritten_argv.take() {
-                self.prop.also_propagate(c.db, rewritten);
+                let refs: Vec<&[u8]> = rewritten.iter().map(|a| a.as_slice()).collect();
+                self.prop.also_propagate(c.db, &refs);
             } else {
-                self.prop.also_propagate(c.db, args.iter().map(|a| a.to_vec()).collect());
+                self.prop.also_propagate(c.db, args);
             }
         }
         c.suppress_propagation = false;
@@ -227,7 +249,13 @@ impl Server {
             return;
         }
         let now = super::now_us();
-        let mut line = format!("+{}.{:06} [{} {}]", now / 1_000_000, now % 1_000_000, c.db, c.addr);
+        let mut line = format!(
+            "+{}.{:06} [{} {}]",
+            now / 1_000_000,
+            now % 1_000_000,
+            c.db,
+            c.addr
+        );
         let redact = def.name == "auth" || (def.name == "hello" && args.len() > 2);
         for (i, a) in args.iter().enumerate() {
             line.push(' ');

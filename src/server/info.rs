@@ -52,7 +52,11 @@ fn uname() -> (String, String, String) {
     unsafe {
         let mut u: libc::utsname = std::mem::zeroed();
         libc::uname(&mut u);
-        let s = |f: &[libc::c_char]| std::ffi::CStr::from_ptr(f.as_ptr()).to_string_lossy().into_owned();
+        let s = |f: &[libc::c_char]| {
+            std::ffi::CStr::from_ptr(f.as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        };
         (s(&u.sysname), s(&u.release), s(&u.machine))
     }
 }
@@ -129,7 +133,10 @@ impl Server {
             "server" => {
                 let (sys, rel, mach) = uname();
                 let uptime = self.uptime_secs();
-                let port = self.listeners.first().map_or(self.cfg.int(P::Port), |l| l.addr.port() as i64);
+                let port = self
+                    .listeners
+                    .first()
+                    .map_or(self.cfg.int(P::Port), |l| l.addr.port() as i64);
                 let _ = write!(
                     s,
                     "# Server\r\nredis_version:{}\r\nredis_git_sha1:{}\r\nredis_git_dirty:{}\r\nredis_build_id:{}\r\nredis_mode:standalone\r\nos:{} {} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:io_uring\r\natomicvar_api:c11-builtin\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nforkv_version:{}\r\n",
@@ -175,7 +182,11 @@ impl Server {
                 let peak = crate::alloc::peak_memory() as u64;
                 let rss = crate::alloc::rss_bytes() as u64;
                 let total = total_system_memory();
-                let frag = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
+                let frag = if used > 0 {
+                    rss as f64 / used as f64
+                } else {
+                    0.0
+                };
                 let _ = write!(
                     s,
                     "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:libc\r\n",
@@ -185,7 +196,11 @@ impl Server {
                     bytes_human(rss),
                     peak,
                     bytes_human(peak),
-                    if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 0.0 },
+                    if peak > 0 {
+                        used as f64 * 100.0 / peak as f64
+                    } else {
+                        0.0
+                    },
                     total,
                     bytes_human(total),
                     frag,
@@ -250,7 +265,11 @@ impl Server {
                     if st.calls == 0 && st.failed_calls == 0 && st.rejected_calls == 0 {
                         continue;
                     }
-                    let per = if st.calls == 0 { 0.0 } else { st.usec as f64 / st.calls as f64 };
+                    let per = if st.calls == 0 {
+                        0.0
+                    } else {
+                        st.usec as f64 / st.calls as f64
+                    };
                     let _ = write!(
                         s,
                         "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
@@ -272,7 +291,12 @@ impl Server {
                     if keys == 0 {
                         continue;
                     }
-                    let _ = write!(s, "db{i}:keys={keys},expires={},avg_ttl={}\r\n", d.expires.len(), d.avg_ttl);
+                    let _ = write!(
+                        s,
+                        "db{i}:keys={keys},expires={},avg_ttl={}\r\n",
+                        d.expires.len(),
+                        d.avg_ttl
+                    );
                 }
             }
             _ => {}

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-
 #[derive(Default, Clone, Debug)]
 pub struct CommandStat {
     pub calls: u64,
@@ -44,13 +43,20 @@ pub const ERRORSTATS_LIMIT: usize = 128;
 impl Stats {
     pub fn command(&mut self, def: &'static crate::cmd::CommandDef) -> &mut CommandStat {
         let key = def as *const _ as usize;
-        &mut self.commands.entry(key).or_insert_with(|| (def, CommandStat::default())).1
+        &mut self
+            .commands
+            .entry(key)
+            .or_insert_with(|| (def, CommandStat::default()))
+            .1
     }
 
     /// Command stats sorted by full name (INFO commandstats).
     pub fn commands_sorted(&self) -> Vec<(String, CommandStat)> {
-        let mut v: Vec<(String, CommandStat)> =
-            self.commands.values().map(|(d, s)| (d.full_name(), s.clone())).collect();
+        let mut v: Vec<(String, CommandStat)> = self
+            .commands
+            .values()
+            .map(|(d, s)| (d.full_name(), s.clone()))
+            .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
@@ -72,8 +78,12 @@ impl Stats {
     }
 
     pub fn sample(&mut self, now_ms: i64) {
-        self.samples
-            .push_back((now_ms, self.total_commands, self.net_input_bytes, self.net_output_bytes));
+        self.samples.push_back((
+            now_ms,
+            self.total_commands,
+            self.net_input_bytes,
+            self.net_output_bytes,
+        ));
         while self.samples.len() > 16 {
             self.samples.pop_front();
         }

@@ -110,7 +110,11 @@ impl Conn {
         let mut l = Vec::new();
         let n = self.reader.read_until(b'\n', &mut l).expect("read reply");
         assert!(n > 0, "connection closed while reading a reply");
-        assert!(l.ends_with(b"\r\n"), "reply line without CRLF: {:?}", String::from_utf8_lossy(&l));
+        assert!(
+            l.ends_with(b"\r\n"),
+            "reply line without CRLF: {:?}",
+            String::from_utf8_lossy(&l)
+        );
         l.truncate(l.len() - 2);
         String::from_utf8_lossy(&l).into_owned()
     }
@@ -133,7 +137,11 @@ impl Conn {
             ":" => Reply::Int(rest.parse().unwrap()),
             "$" => {
                 let n: i64 = rest.parse().unwrap();
-                if n < 0 { Reply::Nil } else { Reply::Bulk(self.exact(n as usize)) }
+                if n < 0 {
+                    Reply::Nil
+                } else {
+                    Reply::Bulk(self.exact(n as usize))
+                }
             }
             "*" | "~" | ">" => {
                 let n: i64 = rest.parse().unwrap();
@@ -158,7 +166,10 @@ impl Conn {
             "=" => {
                 let n: usize = rest.parse().unwrap();
                 let b = self.exact(n);
-                Reply::Verbatim(String::from_utf8_lossy(&b[..3]).into_owned(), b[4..].to_vec())
+                Reply::Verbatim(
+                    String::from_utf8_lossy(&b[..3]).into_owned(),
+                    b[4..].to_vec(),
+                )
             }
             other => panic!("unknown reply type {other:?} in line {l:?}"),
         }
@@ -166,7 +177,9 @@ impl Conn {
 
     /// True when the server closed the connection (reads EOF within the timeout).
     pub fn is_closed(&mut self) -> bool {
-        self.writer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        self.writer
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut b = [0u8; 1];
         matches!(self.reader.read(&mut b), Ok(0) | Err(_))
     }
@@ -249,7 +262,10 @@ fn wait_ready(port: u16, child: &mut Child, log: &Path) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(20) {
         if let Ok(Some(_)) = child.try_wait() {
-            eprintln!("server exited early; log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+            eprintln!(
+                "server exited early; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
             return false;
         }
         if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
@@ -289,7 +305,12 @@ pub fn start_forkv_in(dir: TempDir, args: &[&str]) -> ServerProc {
             .stderr(std::fs::File::options().append(true).open(&log).unwrap());
         let mut child = cmd.spawn().expect("spawn forkv-server");
         if wait_ready(port, &mut child, &log) {
-            return ServerProc { child: Some(child), port, dir, log };
+            return ServerProc {
+                child: Some(child),
+                port,
+                dir,
+                log,
+            };
         }
         let _ = child.kill();
         let _ = child.wait();
@@ -307,7 +328,9 @@ pub fn have(prog: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("SKIP: {prog} is not installed (CI installs it with apt-get install redis-server redis-tools)");
+        eprintln!(
+            "SKIP: {prog} is not installed (CI installs it with apt-get install redis-server redis-tools)"
+        );
     }
     ok
 }
@@ -324,7 +347,16 @@ pub fn start_redis(args: &[&str]) -> Option<ServerProc> {
         let mut child = Command::new("redis-server")
             .arg("--port")
             .arg(port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ])
             .args(args)
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -333,7 +365,12 @@ pub fn start_redis(args: &[&str]) -> Option<ServerProc> {
             .spawn()
             .expect("spawn redis-server");
         if wait_ready(port, &mut child, &log) {
-            return Some(ServerProc { child: Some(child), port, dir, log });
+            return Some(ServerProc {
+                child: Some(child),
+                port,
+                dir,
+                log,
+            });
         }
         let _ = child.kill();
         let _ = child.wait();
