@@ -647,7 +647,9 @@ impl Server {
         else {
             return;
         };
-        if c.closing == Closing::Now {
+        // A client may already be marked Closing::Now by the code that decided to close it;
+        // what matters is whether the close has started (it leaves the id map then).
+        if !self.client_ids.contains_key(&c.id) {
             return;
         }
         c.closing = Closing::Now;
