@@ -21,6 +21,8 @@ const MIN_FILL_PERCENT: usize = 10;
 const EMPTY_VISITS_PER_STEP: usize = 10;
 
 struct Node<V> {
+    /// The key's hash, so chains compare hashes before key bytes and rehashing never rehashes.
+    hash: u64,
     key: Box<[u8]>,
     val: V,
     next: Option<Box<Node<V>>>,
@@ -150,7 +152,7 @@ impl<V> Dict<V> {
             let mut cur = self.ht[0].buckets[idx].take();
             while let Some(mut node) = cur {
                 cur = node.next.take();
-                let b = (self.hasher.hash(&node.key) as usize) & self.ht[1].mask();
+                let b = (node.hash as usize) & self.ht[1].mask();
                 node.next = self.ht[1].buckets[b].take();
                 self.ht[1].buckets[b] = Some(node);
                 self.ht[0].used -= 1;
@@ -234,7 +236,7 @@ impl<V> Dict<V> {
             }
             let mut cur = table.buckets[(h as usize) & table.mask()].as_deref();
             while let Some(n) = cur {
-                if &*n.key == key {
+                if n.hash == h && &*n.key == key {
                     return Some(n);
                 }
                 cur = n.next.as_deref();
@@ -276,7 +278,7 @@ impl<V> Dict<V> {
             // conditional-return limitation without a second traversal.)
             unsafe {
                 while let Some(node) = (*cur).as_deref_mut() {
-                    if &*node.key == key {
+                    if node.hash == h && &*node.key == key {
                         return Some(&mut node.val);
                     }
                     cur = &mut node.next;
@@ -308,7 +310,7 @@ impl<V> Dict<V> {
         let table = &mut self.ht[t];
         let b = (h as usize) & table.mask();
         let next = table.buckets[b].take();
-        table.buckets[b] = Some(Box::new(Node { key, val, next }));
+        table.buckets[b] = Some(Box::new(Node { hash: h, key, val, next }));
         table.used += 1;
     }
 
@@ -331,7 +333,7 @@ impl<V> Dict<V> {
             loop {
                 match link {
                     None => break,
-                    Some(n) if &*n.key == key => {
+                    Some(n) if n.hash == h && &*n.key == key => {
                         let mut node = link.take().unwrap();
                         *link = node.next.take();
                         self.ht[t].used -= 1;

@@ -87,14 +87,27 @@ impl Server {
                 }
                 Parsed::Command => {
                     let is_inline = c.parser.take_args(&mut ranges, &mut inline);
-                    let args: Vec<&[u8]> = if is_inline {
-                        inline.iter().map(|a| a.as_slice()).collect()
+                    // Most commands have few arguments: slice them from a stack array and
+                    // allocate only for long ones.
+                    let mut small: [&[u8]; 8] = [&[]; 8];
+                    let heap: Vec<&[u8]>;
+                    let n = if is_inline { inline.len() } else { ranges.len() };
+                    let args: &[&[u8]] = if n <= small.len() {
+                        for i in 0..n {
+                            small[i] = if is_inline { &inline[i] } else { &qbuf[ranges[i].clone()] };
+                        }
+                        &small[..n]
                     } else {
-                        ranges.iter().map(|r| &qbuf[r.clone()]).collect()
+                        heap = if is_inline {
+                            inline.iter().map(|a| a.as_slice()).collect()
+                        } else {
+                            ranges.iter().map(|r| &qbuf[r.clone()]).collect()
+                        };
+                        &heap
                     };
                     if !args.is_empty() {
                         budget -= 1;
-                        self.execute(c, &args);
+                        self.execute(c, args);
                     }
                 }
             }
