@@ -310,7 +310,12 @@ impl<V> Dict<V> {
         let table = &mut self.ht[t];
         let b = (h as usize) & table.mask();
         let next = table.buckets[b].take();
-        table.buckets[b] = Some(Box::new(Node { hash: h, key, val, next }));
+        table.buckets[b] = Some(Box::new(Node {
+            hash: h,
+            key,
+            val,
+            next,
+        }));
         table.used += 1;
     }
 

@@ -91,10 +91,18 @@ impl Server {
                     // allocate only for long ones.
                     let mut small: [&[u8]; 8] = [&[]; 8];
                     let heap: Vec<&[u8]>;
-                    let n = if is_inline { inline.len() } else { ranges.len() };
+                    let n = if is_inline {
+                        inline.len()
+                    } else {
+                        ranges.len()
+                    };
                     let args: &[&[u8]] = if n <= small.len() {
                         for i in 0..n {
-                            small[i] = if is_inline { &inline[i] } else { &qbuf[ranges[i].clone()] };
+                            small[i] = if is_inline {
+                                &inline[i]
+                            } else {
+                                &qbuf[ranges[i].clone()]
+                            };
                         }
                         &small[..n]
                     } else {

@@ -10,6 +10,8 @@ pub mod exec;
 pub mod info;
 pub mod listener;
 pub mod stats;
+#[cfg(test)]
+pub mod tests;
 
 use crate::cmd::CommandTable;
 use crate::config::{Config, P};
