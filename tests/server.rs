@@ -369,3 +369,129 @@ fn many_concurrent_clients() {
     assert_eq!(o.cmd(&["DBSIZE"]), Reply::Int(2000));
     assert!(info_field(&mut o, "clients", "connected_clients") >= 2001);
 }
+
+/// Raise this test process's descriptor limit (the server raises its own at start-up).
+fn raise_nofile(n: u64) -> bool {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a pointer to a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        if lim.rlim_cur >= n {
+            return true;
+        }
+        lim.rlim_cur = n.min(lim.rlim_max.max(n));
+        lim.rlim_max = lim.rlim_max.max(n);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0
+    }
+}
+
+#[test]
+fn ten_thousand_concurrent_clients() {
+    use std::io::{BufRead, BufReader, Write};
+    if !raise_nofile(11_000) {
+        eprintln!("SKIP: cannot raise RLIMIT_NOFILE to 11000 for the test process");
+        return;
+    }
+    // Room for the 10,000 plus the test's own observer connection.
+    let s = start_forkv(&["--maxclients", "10010"]);
+    // One descriptor per connection: plain streams, written and read in place.
+    let mut conns: Vec<BufReader<std::net::TcpStream>> = (0..10_000)
+        .map(|_| BufReader::new(std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap()))
+        .collect();
+    for c in conns.iter_mut() {
+        c.get_mut().write_all(b"INCR hits\r\n").unwrap();
+    }
+    let mut seen = Vec::with_capacity(10_000);
+    let mut line = String::new();
+    for c in conns.iter_mut() {
+        c.get_ref()
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        line.clear();
+        c.read_line(&mut line).unwrap();
+        seen.push(
+            line.trim_end()
+                .trim_start_matches(':')
+                .parse::<i64>()
+                .unwrap(),
+        );
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=10_000).collect::<Vec<i64>>());
+    let mut o = s.conn();
+    assert!(info_field(&mut o, "clients", "connected_clients") >= 10_001);
+    drop(conns);
+    assert_eq!(o.cmd(&["PING"]), status("PONG"));
+}
+
+#[test]
+fn client_pause_write_holds_writes_but_not_reads() {
+    let s = start_forkv(&[]);
+    let mut admin = s.conn();
+    let mut c = s.conn();
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "400", "WRITE"]),
+        status("OK")
+    );
+    let t = std::time::Instant::now();
+    assert_eq!(c.cmd(&["GET", "x"]), Reply::Nil);
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "reads must not wait"
+    );
+    assert_eq!(c.cmd(&["SET", "x", "1"]), status("OK"));
+    assert!(
+        t.elapsed() >= Duration::from_millis(350),
+        "the write answered before the pause ended"
+    );
+    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "10000"]), status("OK"));
+    c.send(&["GET", "x"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), status("OK"));
+    assert_eq!(c.read(), bulk("1"));
+}
+
+#[test]
+fn random_garbage_never_takes_the_server_down() {
+    let s = start_forkv(&[]);
+    let mut seed: u64 = 0x1234_5678_9abc_def1;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let pieces: [&[u8]; 10] = [
+        b"*",
+        b"$",
+        b"\r\n",
+        b"-1",
+        b"99999999999",
+        b"SET",
+        b"GET",
+        b"\"",
+        b"3",
+        b"\x00\xff",
+    ];
+    for _ in 0..200 {
+        let mut c = s.conn();
+        let mut wire = Vec::new();
+        for _ in 0..(next() % 60) {
+            if next() % 3 == 0 {
+                wire.push(next() as u8);
+            } else {
+                wire.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+        }
+        c.send_raw(&wire);
+        c.writer.shutdown(std::net::Shutdown::Write).ok();
+        let mut sink = Vec::new();
+        let _ = c.reader.read_to_end(&mut sink);
+    }
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["PING"]), status("PONG"));
+    assert_eq!(c.cmd(&["SET", "alive", "yes"]), status("OK"));
+}
