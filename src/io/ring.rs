@@ -146,6 +146,11 @@ impl Ring {
         }
     }
 
+    /// Submit what is queued without waiting.
+    pub fn submit(&mut self) -> io::Result<usize> {
+        self.ring.submit()
+    }
+
     /// Submit what is queued and wait for at least `want` completions.
     pub fn submit_and_wait(&mut self, want: usize) -> io::Result<usize> {
         match self.ring.submit_and_wait(want) {

@@ -20,6 +20,26 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+/// What `queue_send` did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SendState {
+    Queued,
+    InFlight,
+    Idle,
+    /// Everything owed was sent and the client asked to be closed after its reply.
+    CloseNow,
+}
+
+/// Queued reply bytes, or time spent in a pass, after which the loop submits the queued sends
+/// before running the remaining clients (see `process_pending_input`).
+pub const EARLY_SUBMIT_BYTES: usize = 512 * 1024;
+pub const EARLY_SUBMIT_AFTER: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// Query bytes one client may consume per pass before the others get their turn (with the
+/// command budget below): replies to a deep pipeline flow while it is still being read, as
+/// Redis's 16 KiB reads make them.
+pub const INPUT_BUDGET: usize = 64 * 1024;
+
 /// Commands one client may run per loop iteration before the others get their turn.
 pub const COMMAND_BUDGET: usize = 1024;
 /// Descriptors Redis keeps in reserve beyond maxclients (CONFIG_MIN_RESERVED_FDS).
@@ -201,6 +221,9 @@ impl Server {
             pending_input: VecDeque::new(),
             pending_send: Vec::new(),
             closing: Vec::new(),
+            bytes_queued_unsubmitted: 0,
+            rearm_later: Vec::new(),
+            stats_enobufs: 0,
             next_listener_id: listeners.len() as u32,
             bound,
             listeners,
@@ -353,9 +376,13 @@ impl Server {
                 self.arm_timer();
             }
             self.before_sleep();
+            for slot in std::mem::take(&mut self.rearm_later) {
+                self.arm_recv(slot);
+            }
             self.flush_sends();
             self.reap_closing();
             self.prop.discard_unread();
+            self.bytes_queued_unsubmitted = 0;
             if self.shutdown.requested {
                 if let Some(code) = self.finish_shutdown() {
                     return code;
@@ -475,8 +502,17 @@ impl Server {
                 }
                 rearm = !comp.more();
             } else if comp.result == -libc::ENOBUFS {
-                // Every provided buffer is in use: re-arm, the kernel waits for one.
-                rearm = true;
+                // Every provided buffer was in use. Re-arming now would fail the same way until
+                // this iteration recycles its buffers, so re-arm at the end of the iteration; the
+                // data waits in the socket meanwhile.
+                self.stats_enobufs += 1;
+                if self.stats_enobufs.is_power_of_two() {
+                    log::debug!(
+                        "provided receive buffers ran out {} times",
+                        self.stats_enobufs
+                    );
+                }
+                self.rearm_later.push(comp.tag.slot);
             } else if comp.result != -libc::ECANCELED {
                 // EOF or a socket error: the peer is gone.
                 close = c.closing != Closing::Now;
@@ -593,40 +629,14 @@ impl Server {
 
     /// Queue one send per client whose output may leave (DESIGN §3 step 5).
     fn flush_sends(&mut self) {
-        let durable = self.durable_offset();
         let mut slots = std::mem::take(&mut self.pending_send);
         slots.sort_unstable();
         slots.dedup();
         let mut to_close = Vec::new();
         for &slot in &slots {
-            let Some(c) = self
-                .clients
-                .get_mut(slot as usize)
-                .and_then(|c| c.as_deref_mut())
-            else {
-                continue;
-            };
-            if c.send_inflight || c.closing == Closing::Now {
-                continue;
+            if self.queue_send(slot) == SendState::CloseNow {
+                to_close.push(slot);
             }
-            if c.send_off >= c.sending.len() {
-                let n = c.sendable_len(durable);
-                if n == 0 {
-                    if c.closing == Closing::AfterReply && !c.has_output() {
-                        to_close.push(slot);
-                    }
-                    continue;
-                }
-                c.take_for_send(n);
-            }
-            let rest = &c.sending[c.send_off..];
-            let len = rest.len().min(MAX_SEND);
-            let e = opcode::Send::new(types::Fd(c.raw_fd()), rest.as_ptr(), len as u32)
-                .flags(libc::MSG_NOSIGNAL)
-                .build();
-            c.send_inflight = true;
-            let tag = Tag::new(Kind::Send, slot, c.generation);
-            self.ring.push(e, tag);
         }
         slots.clear();
         if self.pending_send.is_empty() {
@@ -635,6 +645,44 @@ impl Server {
         for slot in to_close {
             self.close_client_slot(slot);
         }
+    }
+
+    /// Queue the send of whatever output of `slot` may leave now (at most one in flight).
+    pub fn queue_send(&mut self, slot: u32) -> SendState {
+        let durable = self.durable_offset();
+        let Some(c) = self
+            .clients
+            .get_mut(slot as usize)
+            .and_then(|c| c.as_deref_mut())
+        else {
+            return SendState::Idle;
+        };
+        if c.closing == Closing::Now {
+            return SendState::Idle;
+        }
+        if c.send_inflight {
+            return SendState::InFlight;
+        }
+        if c.send_off >= c.sending.len() {
+            let n = c.sendable_len(durable);
+            if n == 0 {
+                if c.closing == Closing::AfterReply && !c.has_output() {
+                    return SendState::CloseNow;
+                }
+                return SendState::Idle;
+            }
+            c.take_for_send(n);
+        }
+        let rest = &c.sending[c.send_off..];
+        let len = rest.len().min(MAX_SEND);
+        let e = opcode::Send::new(types::Fd(c.raw_fd()), rest.as_ptr(), len as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build();
+        c.send_inflight = true;
+        let tag = Tag::new(Kind::Send, slot, c.generation);
+        self.ring.push(e, tag);
+        self.bytes_queued_unsubmitted += len;
+        SendState::Queued
     }
 
     /// Start closing a client: it leaves the client list now; its memory goes once the ring no

@@ -13,6 +13,7 @@ impl Server {
     /// Run the commands of clients with input, `COMMAND_BUDGET` each per pass.
     pub fn process_pending_input(&mut self) {
         let n = self.pending_input.len();
+        let mut last_submit = std::time::Instant::now();
         for _ in 0..n {
             let Some(slot) = self.pending_input.pop_front() else {
                 break;
@@ -26,13 +27,30 @@ impl Server {
             let backlog = c.query_backlog();
             let paused = c.recv_paused;
             let closing_now = c.closing == Closing::Now;
+            let closing_after_reply = c.closing == Closing::AfterReply;
             self.clients[slot as usize] = Some(c);
             if closing_now {
                 self.close_client_slot(slot);
                 continue;
             }
-            if has_output {
-                self.pending_send.push(slot);
+            // A client closing after its reply goes through the send phase even without
+            // output, which is where it is finally closed.
+            if has_output || closing_after_reply {
+                // Queue the reply now rather than after every other client has run, and submit
+                // early once a pass has gone on for a while: a deep pipeline on one client then
+                // does not hold back everyone's replies until the whole pass is done.
+                if self.queue_send(slot) != super::event_loop::SendState::Queued {
+                    self.pending_send.push(slot);
+                }
+                if self.bytes_queued_unsubmitted >= super::event_loop::EARLY_SUBMIT_BYTES
+                    || last_submit.elapsed() >= super::event_loop::EARLY_SUBMIT_AFTER
+                {
+                    if let Err(e) = self.ring.submit() {
+                        log::warn!("io_uring submit: {e}");
+                    }
+                    self.bytes_queued_unsubmitted = 0;
+                    last_submit = std::time::Instant::now();
+                }
             }
             if more {
                 self.mark_pending_input(slot);
@@ -51,13 +69,14 @@ impl Server {
     /// Parse and execute up to the budget; returns true if complete commands may remain.
     fn run_client_commands(&mut self, c: &mut Client) -> bool {
         let mut budget = super::event_loop::COMMAND_BUDGET;
+        let start_pos = c.qpos;
         let qbuf = std::mem::take(&mut c.qbuf);
         c.qbuf_in_use = qbuf.len();
         let mut ranges = Vec::new();
         let mut inline = Vec::new();
         let mut more = false;
         while c.closing == Closing::No {
-            if budget == 0 {
+            if budget == 0 || c.qpos - start_pos >= super::event_loop::INPUT_BUDGET {
                 more = true;
                 break;
             }

@@ -73,6 +73,11 @@ pub struct Server {
     pub pending_send: Vec<u32>,
     /// Clients being closed, waiting for their last completion.
     pub closing: Vec<u32>,
+    /// Bytes of sends queued in the ring since the last submit (see EARLY_SUBMIT_BYTES).
+    pub bytes_queued_unsubmitted: usize,
+    /// Clients whose receive ran out of provided buffers; re-armed at the end of the iteration.
+    pub rearm_later: Vec<u32>,
+    pub stats_enobufs: u64,
     pub listeners: Vec<listener::Listener>,
     pub next_listener_id: u32,
     /// The port and bind list the current listeners were opened for.
