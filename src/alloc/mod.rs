@@ -5,6 +5,8 @@
 //! allocator; the arena and big-key-region allocator replaces the backing without changing this
 //! interface: callers only ever see `used_memory()` and `peak_memory()`.
 
+pub mod pages;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -56,6 +58,15 @@ unsafe impl GlobalAlloc for CountingAlloc {
         }
         p
     }
+}
+
+/// Count memory obtained outside the global allocator (page-backed arrays).
+pub fn account_alloc(n: usize) {
+    add(n);
+}
+
+pub fn account_free(n: usize) {
+    USED.fetch_sub(n, Ordering::Relaxed);
 }
 
 /// Bytes currently allocated through the global allocator.

@@ -28,38 +28,30 @@ struct Node<V> {
     next: Option<Box<Node<V>>>,
 }
 
+type Buckets<V> = crate::alloc::pages::PageArray<Option<Box<Node<V>>>>;
+
 struct Table<V> {
-    buckets: Vec<Option<Box<Node<V>>>>,
+    buckets: Buckets<V>,
     used: usize,
 }
 
 impl<V> Table<V> {
     fn empty() -> Self {
         Table {
-            buckets: Vec::new(),
+            buckets: Buckets::empty(),
             used: 0,
         }
     }
-    /// A table of `n` empty buckets. The memory comes zeroed from the allocator (for a large
-    /// table, fresh pages the kernel zero-fills on first touch) instead of being written here:
-    /// writing a 100 MB bucket array would stall the loop for tens of milliseconds.
+
+    /// A table of `n` empty buckets, from memory the kernel zero-fills lazily (see
+    /// `alloc::pages`): writing a 100 MB bucket array would stall the loop.
     fn with_size(n: usize) -> Self {
-        let layout = std::alloc::Layout::array::<Option<Box<Node<V>>>>(n).expect("table size");
-        if layout.size() == 0 {
-            return Table::empty();
-        }
-        // SAFETY: the layout is non-zero-sized; `Option<Box<_>>` is guaranteed to use the null
-        // pointer for `None`, so all-zero memory is `n` valid `None`s; the Vec takes ownership
-        // of an allocation made with the global allocator and exactly this layout.
-        let buckets = unsafe {
-            let ptr = std::alloc::alloc_zeroed(layout) as *mut Option<Box<Node<V>>>;
-            if ptr.is_null() {
-                std::alloc::handle_alloc_error(layout);
-            }
-            Vec::from_raw_parts(ptr, n, n)
-        };
+        // SAFETY: `Option<Box<_>>` is guaranteed to represent `None` as a null pointer, so
+        // all-zero memory is `n` valid empty buckets.
+        let buckets = unsafe { Buckets::zeroed(n) };
         Table { buckets, used: 0 }
     }
+
     fn mask(&self) -> usize {
         self.buckets.len().wrapping_sub(1)
     }
@@ -89,6 +81,9 @@ pub struct Dict<V> {
     rehash_idx: Option<usize>,
     hasher: KeyHasher,
     pub resize_allowed: bool,
+    /// Emptied bucket arrays of finished rehashes, given back to the kernel a slice at a time
+    /// by `release_retired` (dropping a big one at once would stall the loop).
+    retired: Vec<Buckets<V>>,
 }
 
 impl<V> Dict<V> {
@@ -98,6 +93,7 @@ impl<V> Dict<V> {
             rehash_idx: None,
             hasher,
             resize_allowed: true,
+            retired: Vec::new(),
         }
     }
 
@@ -128,8 +124,23 @@ impl<V> Dict<V> {
                 }
             }
         }
-        self.ht = [Table::empty(), Table::empty()];
+        for t in &mut self.ht {
+            let old = std::mem::replace(t, Table::empty());
+            self.retired.push(old.buckets);
+        }
         self.rehash_idx = None;
+    }
+
+    /// Give back up to `bytes` of retired bucket arrays; true while some remain.
+    pub fn release_retired(&mut self, bytes: usize) -> bool {
+        while let Some(r) = self.retired.last_mut() {
+            if r.release_some(bytes) {
+                self.retired.pop();
+            } else {
+                return true;
+            }
+        }
+        false
     }
 
     /// Move up to `n` buckets from the old table to the new one. Returns true while work remains.
@@ -162,7 +173,9 @@ impl<V> Dict<V> {
             moved += 1;
         }
         if self.ht[0].used == 0 {
-            self.ht[0] = std::mem::replace(&mut self.ht[1], Table::empty());
+            let new = std::mem::replace(&mut self.ht[1], Table::empty());
+            let done = std::mem::replace(&mut self.ht[0], new);
+            self.retired.push(done.buckets);
             self.rehash_idx = None;
             return false;
         }
@@ -357,7 +370,7 @@ impl<V> Dict<V> {
     /// Visit every entry (no rehash step, no mutation): KEYS, snapshots, DEBUG DIGEST.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &V)) {
         for t in &self.ht {
-            for b in &t.buckets {
+            for b in t.buckets.iter() {
                 let mut cur = b.as_deref();
                 while let Some(n) = cur {
                     f(&n.key, &n.val);

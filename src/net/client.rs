@@ -11,12 +11,14 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 pub type ClientId = u64;
 
+/// Largest empty query buffer a client keeps for its next burst.
+const QBUF_KEEP_MAX: usize = 2 * 1024 * 1024;
 /// Smallest consumed prefix worth moving the query buffer for.
 const COMPACT_MIN: usize = 16 * 1024;
 /// Unparsed input beyond which a client that still has complete commands waiting stops being
 /// read (its recv is cancelled) until the loop catches up: TCP back-pressure instead of an
 /// ever-growing query buffer.
-pub const RECV_PAUSE_BACKLOG: usize = 4 * 1024 * 1024;
+pub const RECV_PAUSE_BACKLOG: usize = 512 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyMode {
@@ -221,8 +223,9 @@ impl Client {
         }
         self.parser.shift(keep);
         self.qpos -= keep;
-        // Give back a large buffer once it is empty again.
-        if self.qbuf.is_empty() && self.qbuf.capacity() > 64 * 1024 {
+        // Give back an unusually large buffer once it is empty again; smaller ones are kept,
+        // since re-growing a buffer means fresh pages and page faults on every burst.
+        if self.qbuf.is_empty() && self.qbuf.capacity() > QBUF_KEEP_MAX {
             self.qbuf = Vec::new();
         }
     }

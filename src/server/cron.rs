@@ -9,6 +9,8 @@ use std::time::Duration;
 
 /// Rehash time per cron tick and database (Redis's incrementallyRehash uses 1 ms).
 const REHASH_BUDGET: Duration = Duration::from_millis(1);
+/// Bytes of retired bucket arrays given back per table per cron tick.
+const RELEASE_PER_TICK: usize = 4 * 1024 * 1024;
 
 #[derive(Default, Debug)]
 pub struct CronState {
@@ -57,6 +59,11 @@ impl Server {
             self.cron.resize_db = self.cron.resize_db.wrapping_add(1);
             self.dbs[db].dict.shrink_if_sparse();
             self.dbs[db].expires.shrink_if_sparse();
+        }
+        // Return the pages of tables left behind by finished resizes, a slice per tick.
+        for d in &mut self.dbs {
+            d.dict.release_retired(RELEASE_PER_TICK);
+            d.expires.release_retired(RELEASE_PER_TICK);
         }
         if self.cfg.bool(P::Activerehashing) {
             for db in 0..ndb {

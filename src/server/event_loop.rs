@@ -383,6 +383,7 @@ impl Server {
             self.reap_closing();
             self.prop.discard_unread();
             self.bytes_queued_unsubmitted = 0;
+
             if self.shutdown.requested {
                 if let Some(code) = self.finish_shutdown() {
                     return code;
