@@ -182,7 +182,7 @@ fn growth(port: u16, keys: u64) -> (f64, f64) {
             samples.push((t - t0, t.elapsed()));
             std::thread::sleep(Duration::from_millis(1));
         }
-        samples.sort_by(|a, b| b.1.cmp(&a.1));
+        samples.sort_by_key(|s| std::cmp::Reverse(s.1));
         if std::env::var("FORKV_BENCH_VERBOSE").is_ok() {
             for (at, lat) in samples.iter().take(8) {
                 println!(
