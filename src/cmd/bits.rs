@@ -134,6 +134,24 @@ pub fn getbit(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     c.out.int(bit as i64);
 }
 
+/// The optional BIT|BYTE unit argument; None after replying a syntax error.
+fn bit_unit(c: &mut Client, a: Option<&[u8]>) -> Option<bool> {
+    match a {
+        None => Some(false),
+        Some(a) if eq_ic(a, "bit") => Some(true),
+        Some(a) if eq_ic(a, "byte") => Some(false),
+        Some(_) => {
+            c.out.error(SYNTAX);
+            None
+        }
+    }
+}
+
+/// The range covering a whole string of `len` bytes (None when it is empty).
+fn whole(len: i64) -> Option<(i64, i64, u8, u8)> {
+    (len > 0).then_some((0, len - 1, 0, 0))
+}
+
 /// Resolve [start end [BIT|BYTE]] over a string of `len` bytes (Redis's index arithmetic).
 /// Returns (start, end, first mask, last mask) in bytes, or None for an empty range.
 fn bit_range(start: i64, end: i64, len: i64, isbit: bool) -> Option<(i64, i64, u8, u8)> {
@@ -187,25 +205,12 @@ pub fn bitcount(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             c.out.int(0);
             return;
         }
-        let isbit = if args.len() == 5 {
-            if eq_ic(args[4], "bit") {
-                true
-            } else if eq_ic(args[4], "byte") {
-                false
-            } else {
-                c.out.error(SYNTAX);
-                return;
-            }
-        } else {
-            false
+        let Some(isbit) = bit_unit(c, args.get(4).copied()) else {
+            return;
         };
         bit_range(start, end, len, isbit)
     } else if args.len() == 2 {
-        if len == 0 {
-            None
-        } else {
-            Some((0, len - 1, 0, 0))
-        }
+        whole(len)
     } else {
         c.out.error(SYNTAX);
         return;
@@ -259,17 +264,9 @@ pub fn bitpos(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         let Some(start) = arg_i64(c, args[3], NOT_INT) else {
             return;
         };
-        let mut isbit = false;
-        if args.len() == 6 {
-            if eq_ic(args[5], "bit") {
-                isbit = true;
-            } else if eq_ic(args[5], "byte") {
-                isbit = false;
-            } else {
-                c.out.error(SYNTAX);
-                return;
-            }
-        }
+        let Some(isbit) = bit_unit(c, args.get(5).copied()) else {
+            return;
+        };
         let end = if args.len() >= 5 {
             let Some(e) = arg_i64(c, args[4], NOT_INT) else {
                 return;
@@ -283,11 +280,7 @@ pub fn bitpos(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         };
         bit_range(start, end, len, isbit)
     } else if args.len() == 3 {
-        if len == 0 {
-            None
-        } else {
-            Some((0, len - 1, 0, 0))
-        }
+        whole(len)
     } else {
         c.out.error(SYNTAX);
         return;

@@ -256,36 +256,40 @@ fn call_def(srv: &Server, c: &mut Client, call: &[&[u8]]) -> Option<&'static Com
     Some(def)
 }
 
-pub fn getkeys(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+/// The keys of the command line in `args[2..]`, or None after replying Redis's error.
+fn call_keys<'a>(
+    srv: &Server,
+    c: &mut Client,
+    args: &[&'a [u8]],
+) -> Option<Vec<(&'a [u8], &'static [&'static str])>> {
     let call = &args[2..];
-    let Some(def) = call_def(srv, c, call) else {
-        return;
-    };
+    let def = call_def(srv, c, call)?;
     let keys = keys_with_flags(def, call);
     if keys.is_empty() {
         c.out.error("The command has no key arguments");
-        return;
+        return None;
     }
+    Some(keys.into_iter().map(|(i, f)| (call[i], f)).collect())
+}
+
+pub fn getkeys(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    let Some(keys) = call_keys(srv, c, args) else {
+        return;
+    };
     c.out.array(keys.len());
     for (k, _) in keys {
-        c.out.bulk(call[k]);
+        c.out.bulk(k);
     }
 }
 
 pub fn getkeysandflags(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let call = &args[2..];
-    let Some(def) = call_def(srv, c, call) else {
+    let Some(keys) = call_keys(srv, c, args) else {
         return;
     };
-    let keys = keys_with_flags(def, call);
-    if keys.is_empty() {
-        c.out.error("The command has no key arguments");
-        return;
-    }
     c.out.array(keys.len());
     for (k, flags) in keys {
         c.out.array(2);
-        c.out.bulk(call[k]);
+        c.out.bulk(k);
         c.out.set(flags.len());
         for f in flags {
             c.out.simple(f);

@@ -5,7 +5,8 @@ use super::Server;
 use crate::config::P;
 use std::fmt::Write;
 
-const DEFAULT_SECTIONS: &[&str] = &[
+/// Every section, in the order INFO prints them.
+const SECTIONS: &[&str] = &[
     "server",
     "clients",
     "memory",
@@ -14,11 +15,13 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "replication",
     "cpu",
     "modules",
+    "commandstats",
     "errorstats",
     "cluster",
     "keyspace",
 ];
-const ALL_EXTRA: &[&str] = &["commandstats"];
+/// Sections only `all`/`everything` (or naming them) select.
+const NOT_DEFAULT: &[&str] = &["commandstats"];
 
 /// Redis's bytesToHuman.
 pub fn bytes_human(n: u64) -> String {
@@ -79,20 +82,16 @@ impl Server {
                 out.push(s.to_string());
             }
         };
+        let defaults = SECTIONS.iter().filter(|s| !NOT_DEFAULT.contains(s));
         if args.is_empty() {
-            for s in DEFAULT_SECTIONS {
-                add(s, &mut out);
-            }
+            defaults.for_each(|s| add(s, &mut out));
             return out;
         }
         for a in args {
             let a = String::from_utf8_lossy(a).to_ascii_lowercase();
             match a.as_str() {
-                "default" => DEFAULT_SECTIONS.iter().for_each(|s| add(s, &mut out)),
-                "all" | "everything" => {
-                    DEFAULT_SECTIONS.iter().for_each(|s| add(s, &mut out));
-                    ALL_EXTRA.iter().for_each(|s| add(s, &mut out));
-                }
+                "default" => defaults.clone().for_each(|s| add(s, &mut out)),
+                "all" | "everything" => SECTIONS.iter().for_each(|s| add(s, &mut out)),
                 other => add(other, &mut out),
             }
         }
@@ -101,21 +100,7 @@ impl Server {
 
     pub fn info_string(&self, sections: &[String]) -> String {
         let mut s = String::new();
-        let order = [
-            "server",
-            "clients",
-            "memory",
-            "persistence",
-            "stats",
-            "replication",
-            "cpu",
-            "modules",
-            "commandstats",
-            "errorstats",
-            "cluster",
-            "keyspace",
-        ];
-        for name in order {
+        for &name in SECTIONS {
             if !sections.iter().any(|x| x == name) {
                 continue;
             }
