@@ -81,9 +81,14 @@ pub struct Dict<V> {
     rehash_idx: Option<usize>,
     hasher: KeyHasher,
     pub resize_allowed: bool,
+    /// A grown table being prepared by the helper thread: (buckets, where it arrives).
+    incoming: Option<(
+        usize,
+        std::sync::mpsc::Receiver<crate::alloc::pages::PreparedPages>,
+    )>,
     /// Emptied bucket arrays of finished rehashes, given back to the kernel a slice at a time
     /// by `release_retired` (dropping a big one at once would stall the loop).
-    retired: Vec<Buckets<V>>,
+    retired: Vec<crate::alloc::pages::RetiredPages>,
 }
 
 impl<V> Dict<V> {
@@ -93,6 +98,7 @@ impl<V> Dict<V> {
             rehash_idx: None,
             hasher,
             resize_allowed: true,
+            incoming: None,
             retired: Vec::new(),
         }
     }
@@ -126,9 +132,10 @@ impl<V> Dict<V> {
         }
         for t in &mut self.ht {
             let old = std::mem::replace(t, Table::empty());
-            self.retired.push(old.buckets);
+            self.retired.push(old.buckets.into_retired());
         }
         self.rehash_idx = None;
+        self.incoming = None;
     }
 
     /// Give back up to `bytes` of retired bucket arrays; true while some remain.
@@ -175,7 +182,7 @@ impl<V> Dict<V> {
         if self.ht[0].used == 0 {
             let new = std::mem::replace(&mut self.ht[1], Table::empty());
             let done = std::mem::replace(&mut self.ht[0], new);
-            self.retired.push(done.buckets);
+            self.retired.push(done.buckets.into_retired());
             self.rehash_idx = None;
             return false;
         }
@@ -219,7 +226,35 @@ impl<V> Dict<V> {
         }
         let used = self.ht[0].used;
         if used >= size && (self.resize_allowed || used / size > FORCE_RESIZE_RATIO) {
-            self.start_resize(used + 1);
+            let want = (used + 1).next_power_of_two();
+            let bytes = want * std::mem::size_of::<Option<Box<Node<V>>>>();
+            if bytes < crate::alloc::pages::MMAP_MIN_BYTES || used / size > FORCE_RESIZE_RATIO {
+                // Small, or we waited too long for the helper: allocate here.
+                self.incoming = None;
+                self.start_resize(want);
+                return;
+            }
+            // Big: have the helper thread populate it; keep chaining meanwhile (the load factor
+            // passes 1 for the milliseconds that takes) and install it when it arrives.
+            match &self.incoming {
+                None => self.incoming = Some((want, crate::alloc::pages::prepare_async(bytes))),
+                Some((n, rx)) => match rx.try_recv() {
+                    Ok(pages) => {
+                        let n = *n;
+                        self.incoming = None;
+                        // SAFETY: zero is `None` for every bucket, and the mapping was made
+                        // for `n` buckets.
+                        let buckets = unsafe { Buckets::from_prepared(pages, n) };
+                        self.ht[1] = Table { buckets, used: 0 };
+                        self.rehash_idx = Some(0);
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        self.incoming = None;
+                        self.start_resize(want);
+                    }
+                },
+            }
         }
     }
 
