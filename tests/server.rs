@@ -262,7 +262,7 @@ fn config_file_set_and_rewrite() {
     let conf_s = conf.to_string_lossy().to_string();
     let port = free_port();
     let log = dir.path().join("log");
-    let mut child = std::process::Command::new(forkv_bin())
+    let child = std::process::Command::new(forkv_bin())
         .arg(&conf_s)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .current_dir(dir.path())
@@ -270,8 +270,9 @@ fn config_file_set_and_rewrite() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // The guard kills the server by PID even if an assertion below fails.
     let guard = ServerProc {
-        child: None,
+        child: Some(child),
         port,
         dir: TempDir::new("unused"),
         log,
@@ -304,8 +305,6 @@ fn config_file_set_and_rewrite() {
     let text = std::fs::read_to_string(&conf).unwrap();
     assert!(text.starts_with("# my config\nhz 15\n"), "{text}");
     assert!(text.contains("timeout 7"), "{text}");
-    let _ = child.kill();
-    let _ = child.wait();
     drop(guard);
 }
 

@@ -16,6 +16,23 @@ use std::marker::PhantomData;
 /// Arrays smaller than this use the ordinary allocator.
 pub const MMAP_MIN_BYTES: usize = 256 * 1024;
 
+/// A fresh private, readable and writable anonymous mapping of `len` bytes (zero-filled lazily
+/// by the kernel), or None if the kernel refused it.
+pub fn map_anonymous(len: usize) -> Option<*mut u8> {
+    // SAFETY: asks for a new mapping and touches nothing; the result is checked.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    (p != libc::MAP_FAILED).then_some(p as *mut u8)
+}
+
 /// A populated, zeroed anonymous mapping made by the helper thread, not yet typed.
 pub struct PreparedPages {
     addr: usize,
@@ -38,20 +55,7 @@ impl Drop for PreparedPages {
 fn map_populated(bytes: usize) -> Option<PreparedPages> {
     const SLICE: usize = 1024 * 1024;
     let map_len = bytes.next_multiple_of(4096);
-    // SAFETY: a fresh private anonymous mapping, checked before use.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            map_len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return None;
-    }
+    let p = map_anonymous(map_len)? as *mut libc::c_void;
     super::account_alloc(map_len);
     let mut off = 0;
     while off < map_len {
@@ -151,21 +155,10 @@ impl<T> PageArray<T> {
             };
         }
         let map_len = layout.size().next_multiple_of(4096);
-        // SAFETY: a fresh private anonymous mapping, checked before use; anonymous memory reads
-        // as zero, which the caller guarantees is a valid T.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
+        // Anonymous memory reads as zero, which the caller guarantees is a valid T.
+        let Some(p) = map_anonymous(map_len) else {
             std::alloc::handle_alloc_error(layout);
-        }
+        };
         // No MADV_HUGEPAGE here: measured, a table growing to 10M keys then stalled for up to
         // 250 ms in the kernel's huge-page allocation (direct compaction) at each resize.
         super::account_alloc(map_len);

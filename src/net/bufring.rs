@@ -31,20 +31,8 @@ impl BufRing {
         let ring_bytes = entries as usize * std::mem::size_of::<BufRingEntry>();
         let buffers_off = ring_bytes.next_multiple_of(4096);
         let map_len = buffers_off + entries as usize * buf_size;
-        // SAFETY: a fresh anonymous private mapping; we check the result before using it.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
+        let base = crate::alloc::pages::map_anonymous(map_len)
+            .ok_or_else(std::io::Error::last_os_error)? as *mut libc::c_void;
         // SAFETY: base/map_len is the mapping just made.
         unsafe { libc::madvise(base, map_len, libc::MADV_DONTFORK) };
         let mut br = BufRing {

@@ -284,26 +284,23 @@ fn wait_ready(port: u16, child: &mut Child, log: &Path) -> bool {
     false
 }
 
-/// Start forkv-server with extra `--name value` arguments; retries on a port clash.
-pub fn start_forkv(args: &[&str]) -> ServerProc {
-    start_forkv_in(TempDir::new("forkv"), args)
-}
-
-pub fn start_forkv_in(dir: TempDir, args: &[&str]) -> ServerProc {
+/// Start a server built by `make(port)` in `dir` on a free port until one answers PING
+/// (retrying on a port clash); its output goes to `dir/log_name`.
+fn spawn_ready(
+    dir: TempDir,
+    log_name: &str,
+    what: &str,
+    make: impl Fn(u16) -> Command,
+) -> ServerProc {
     for _ in 0..5 {
         let port = free_port();
-        let log = dir.path().join("server.log");
-        let mut cmd = Command::new(forkv_bin());
-        cmd.arg("--port")
-            .arg(port.to_string())
-            .arg("--bind")
-            .arg("127.0.0.1")
-            .args(args)
-            .current_dir(dir.path())
+        let log = dir.path().join(log_name);
+        let mut cmd = make(port);
+        cmd.current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::options().append(true).open(&log).unwrap());
-        let mut child = cmd.spawn().expect("spawn forkv-server");
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
         if wait_ready(port, &mut child, &log) {
             return ServerProc {
                 child: Some(child),
@@ -315,7 +312,21 @@ pub fn start_forkv_in(dir: TempDir, args: &[&str]) -> ServerProc {
         let _ = child.kill();
         let _ = child.wait();
     }
-    panic!("forkv-server did not start");
+    panic!("{what} did not start");
+}
+
+/// Start forkv-server with extra `--name value` arguments.
+pub fn start_forkv(args: &[&str]) -> ServerProc {
+    start_forkv_in(TempDir::new("forkv"), args)
+}
+
+pub fn start_forkv_in(dir: TempDir, args: &[&str]) -> ServerProc {
+    spawn_ready(dir, "server.log", "forkv-server", |port| {
+        let mut cmd = Command::new(forkv_bin());
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(args);
+        cmd
+    })
 }
 
 /// Whether a program is on PATH; prints why a test skips when it is not.
@@ -340,40 +351,23 @@ pub fn start_redis(args: &[&str]) -> Option<ServerProc> {
     if !have("redis-server") {
         return None;
     }
-    let dir = TempDir::new("redis");
-    for _ in 0..5 {
-        let port = free_port();
-        let log = dir.path().join("redis.log");
-        let mut child = Command::new("redis-server")
-            .arg("--port")
-            .arg(port.to_string())
-            .args([
+    Some(spawn_ready(
+        TempDir::new("redis"),
+        "redis.log",
+        "redis-server",
+        |port| {
+            let mut cmd = Command::new("redis-server");
+            cmd.args([
+                "--port",
+                &port.to_string(),
                 "--bind",
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
             ])
-            .args(args)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        if wait_ready(port, &mut child, &log) {
-            return Some(ServerProc {
-                child: Some(child),
-                port,
-                dir,
-                log,
-            });
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("redis-server did not start");
+            .args(["--appendonly", "no", "--daemonize", "no"])
+            .args(args);
+            cmd
+        },
+    ))
 }
