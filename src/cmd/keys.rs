@@ -370,13 +370,29 @@ pub fn keys(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     }
 }
 
-/// Parse a SCAN cursor as strtoul would (unsigned 64-bit, no spaces).
+/// Parse a SCAN cursor as Redis does with strtoul: optional sign, decimal digits, nothing
+/// after them; `-n` wraps modulo 2^64 (so `-1` is the last cursor), overflow and a leading
+/// space are errors, the empty string is cursor 0.
 pub fn parse_cursor(c: &mut Client, a: &[u8]) -> Option<u64> {
-    let ok = !a.is_empty() && a.iter().all(|b| b.is_ascii_digit());
-    match ok
-        .then(|| std::str::from_utf8(a).ok()?.parse::<u64>().ok())
-        .flatten()
-    {
+    fn strtoul(a: &[u8]) -> Option<u64> {
+        if a.is_empty() {
+            return Some(0);
+        }
+        let (neg, digits) = match a[0] {
+            b'-' => (true, &a[1..]),
+            b'+' => (false, &a[1..]),
+            _ => (false, a),
+        };
+        if digits.is_empty() || !digits.iter().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for &d in digits {
+            v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+        }
+        Some(if neg { v.wrapping_neg() } else { v })
+    }
+    match strtoul(a) {
         Some(v) => Some(v),
         None => {
             c.out.error("invalid cursor");
@@ -436,7 +452,7 @@ pub fn scan(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         return;
     };
     let mut keys: Vec<Vec<u8>> = Vec::new();
-    let mut max_iter = opts.count * 10;
+    let mut max_iter = opts.count.saturating_mul(10);
     let d = &srv.dbs[c.db].dict;
     loop {
         cursor = d.scan(cursor, |k, _: &Obj| keys.push(k.to_vec()));
