@@ -434,7 +434,8 @@ pub fn append(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let newlen = match write_string(srv, c, key) {
         Err(()) => return,
         Ok(None) => {
-            srv.add_key(c.db, key, Value::Str(StrValue::plain(add.to_vec())));
+            // A new key takes the encoding SET would give it (Redis runs tryObjectEncoding).
+            srv.add_key(c.db, key, Value::Str(StrValue::from_bytes(add)));
             add.len()
         }
         Ok(Some(s)) => {
