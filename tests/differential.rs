@@ -634,9 +634,11 @@ fn random_command(g: &mut Gen) -> Vec<Vec<u8>> {
             s(g.pick(&["MINMATCHLEN", "WITHMATCHLEN"])),
             s("2"),
         ],
-        // (OBJECT REFCOUNT is left out: a COPY of a shared integer has refcount 1 in Redis,
-        // forkv derives the refcount from the value; a known difference.)
-        50 => vec![s("OBJECT"), s(g.pick(&["ENCODING", "FREQ", "IDLETIME"])), k],
+        50 => vec![
+            s("OBJECT"),
+            s(g.pick(&["ENCODING", "FREQ", "IDLETIME", "REFCOUNT"])),
+            k,
+        ],
         51 => vec![
             s(g.pick(&["TOUCH", "UNLINK", "DEL", "EXISTS"])),
             k.clone(),

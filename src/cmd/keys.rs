@@ -159,7 +159,9 @@ pub fn copy(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         c.out.error(SAME_OBJECT);
         return;
     }
-    let Some(val) = srv.lookup_read(c.db, src).map(|o| o.val.clone()) else {
+    let Some(val) = srv.lookup_read(c.db, src).map(|o| match &o.val {
+        crate::types::Value::Str(s) => crate::types::Value::Str(s.duplicate()),
+    }) else {
         c.out.int(0);
         return;
     };

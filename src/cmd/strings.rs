@@ -285,7 +285,7 @@ pub fn get(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     match srv.lookup_read(c.db, args[1]) {
         None => c.out.null(),
         Some(o) => match &o.val {
-            Value::Str(StrValue::Int(v)) => c.out.bulk_i64(*v),
+            Value::Str(StrValue::Int(v) | StrValue::IntPrivate(v)) => c.out.bulk_i64(*v),
             Value::Str(StrValue::Emb(b)) => c.out.bulk(b),
             Value::Str(StrValue::Raw(b)) => c.out.bulk(b),
             #[allow(unreachable_patterns)]

@@ -12,6 +12,9 @@ pub const SHARED_INTEGERS: i64 = 10000;
 #[derive(Clone, Debug, PartialEq)]
 pub enum StrValue {
     Int(i64),
+    /// An integer that is an object of its own: Redis shares small integers (OBJECT REFCOUNT
+    /// reports INT_MAX for them) except in copies (COPY duplicates the object).
+    IntPrivate(i64),
     Emb(Box<[u8]>),
     Raw(Vec<u8>),
 }
@@ -42,7 +45,7 @@ impl StrValue {
 
     pub fn encoding(&self) -> &'static str {
         match self {
-            StrValue::Int(_) => "int",
+            StrValue::Int(_) | StrValue::IntPrivate(_) => "int",
             StrValue::Emb(_) => "embstr",
             StrValue::Raw(_) => "raw",
         }
@@ -50,7 +53,9 @@ impl StrValue {
 
     pub fn bytes(&self) -> Cow<'_, [u8]> {
         match self {
-            StrValue::Int(v) => Cow::Owned(crate::resp::writer::itoa_buf(*v).as_bytes().to_vec()),
+            StrValue::Int(v) | StrValue::IntPrivate(v) => {
+                Cow::Owned(crate::resp::writer::itoa_buf(*v).as_bytes().to_vec())
+            }
             StrValue::Emb(b) => Cow::Borrowed(b),
             StrValue::Raw(b) => Cow::Borrowed(b),
         }
@@ -58,7 +63,9 @@ impl StrValue {
 
     pub fn len(&self) -> usize {
         match self {
-            StrValue::Int(v) => crate::resp::writer::itoa_buf(*v).as_bytes().len(),
+            StrValue::Int(v) | StrValue::IntPrivate(v) => {
+                crate::resp::writer::itoa_buf(*v).as_bytes().len()
+            }
             StrValue::Emb(b) => b.len(),
             StrValue::Raw(b) => b.len(),
         }
@@ -71,7 +78,7 @@ impl StrValue {
     /// The value as an integer, as getLongLongFromObject reads it.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
-            StrValue::Int(v) => Some(*v),
+            StrValue::Int(v) | StrValue::IntPrivate(v) => Some(*v),
             StrValue::Emb(b) => parse_i64(b),
             StrValue::Raw(b) => parse_i64(b),
         }
@@ -96,10 +103,18 @@ impl StrValue {
         }
     }
 
+    /// The value as COPY creates it (Redis's dupStringObject): same encoding, own object.
+    pub fn duplicate(&self) -> StrValue {
+        match self {
+            StrValue::Int(v) | StrValue::IntPrivate(v) => StrValue::IntPrivate(*v),
+            other => other.clone(),
+        }
+    }
+
     /// Heap bytes this value holds (for accounting and DEBUG OBJECT serializedlength estimates).
     pub fn heap_size(&self) -> usize {
         match self {
-            StrValue::Int(_) => 0,
+            StrValue::Int(_) | StrValue::IntPrivate(_) => 0,
             StrValue::Emb(b) => b.len(),
             StrValue::Raw(b) => b.capacity(),
         }
