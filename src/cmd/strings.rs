@@ -206,7 +206,7 @@ fn set_generic(
     } else {
         srv.expire_if_needed(c.db, key);
     }
-    srv.set_key(c.db, key, Value::Str(StrValue::from_bytes(val)), f.keepttl);
+    srv.set_string(c.db, key, val, f.keepttl);
     srv.dirty += 1;
     if let Some(ms) = expire {
         srv.set_expire(c.db, key, ms);

@@ -92,6 +92,39 @@ impl Server {
         }
     }
 
+    /// Store a string as SET does. Overwriting an `embstr` of the same length that stays an
+    /// `embstr` rewrites its bytes in place: no free and no allocation on the common
+    /// same-size overwrite (and, later, no new memory while a snapshot child shares the old).
+    pub fn set_string(&mut self, db: usize, key: &[u8], bytes: &[u8], keep_ttl: bool) {
+        use crate::types::StrValue;
+        let lru = lru_clock(self.cmd_time_ms);
+        let d = &mut self.dbs[db];
+        match d.dict.get_mut(key) {
+            Some(o) => {
+                o.lru = lru;
+                match &mut o.val {
+                    Value::Str(StrValue::Emb(b))
+                        if b.len() == bytes.len()
+                            && (bytes.len() > 20 || crate::resp::parse_i64(bytes).is_none()) =>
+                    {
+                        b.copy_from_slice(bytes)
+                    }
+                    v => *v = Value::Str(StrValue::from_bytes(bytes)),
+                }
+            }
+            None => d.dict.insert_new(
+                key.into(),
+                Obj {
+                    val: Value::Str(StrValue::from_bytes(bytes)),
+                    lru,
+                },
+            ),
+        }
+        if !keep_ttl && !d.expires.is_empty() {
+            d.expires.remove(key);
+        }
+    }
+
     /// Add a key known to be absent.
     pub fn add_key(&mut self, db: usize, key: &[u8], val: Value) {
         let lru = lru_clock(self.cmd_time_ms);
