@@ -3,7 +3,6 @@
 use super::{NOT_INT, OVERFLOW, SYNTAX, WRONGTYPE, arg_i64, eq_ic};
 use crate::config::P;
 use crate::net::client::Client;
-use crate::resp::parse_i64;
 use crate::server::Server;
 use crate::types::{StrValue, Value};
 
@@ -39,15 +38,6 @@ fn write_string<'a>(
             }
         },
     }
-}
-
-fn check_string_len(c: &mut Client, srv: &Server, total: usize) -> bool {
-    if total as i64 > srv.cfg.int(P::ProtoMaxBulkLen) {
-        c.out
-            .error("string exceeds maximum allowed size (proto-max-bulk-len)");
-        return false;
-    }
-    true
 }
 
 #[derive(Default, Clone, Copy)]
@@ -846,14 +836,4 @@ fn get_string_lcs(srv: &mut Server, c: &mut Client, key: &[u8]) -> Option<Vec<u8
             }
         },
     }
-}
-
-/// Parse helper shared with other families: an i64 argument or `None` (no reply).
-pub fn maybe_i64(a: &[u8]) -> Option<i64> {
-    parse_i64(a)
-}
-
-/// Whether a string value of `total` bytes is allowed (proto-max-bulk-len).
-pub fn string_len_ok(srv: &Server, c: &mut Client, total: usize) -> bool {
-    check_string_len(c, srv, total)
 }

@@ -33,10 +33,6 @@ impl Propagator {
         self.pending.push((db, start..self.pending_buf.len()));
     }
 
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
     /// Write the effects collected for one command. `wrap` allows MULTI/EXEC around several.
     pub fn flush_command(&mut self, wrap: bool) {
         if self.pending.is_empty() {

@@ -3,8 +3,6 @@
 //! `Out` is a client's pending output. Aggregate types degrade in RESP2 the way Redis degrades
 //! them: maps become flat arrays, sets arrays, doubles bulk strings, null `$-1`/`*-1`.
 
-use std::io::Write;
-
 #[derive(Default, Debug)]
 pub struct Out {
     pub buf: Vec<u8>,
@@ -193,12 +191,6 @@ impl Out {
         } else {
             self.bulk(s);
         }
-    }
-
-    pub fn write_fmt_bulk(&mut self, args: std::fmt::Arguments) {
-        let mut s = Vec::new();
-        let _ = s.write_fmt(args);
-        self.bulk(&s);
     }
 }
 
