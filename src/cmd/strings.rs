@@ -395,12 +395,7 @@ fn mset_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], nx: bool) {
         }
     }
     for pair in args[1..].chunks(2) {
-        srv.set_key(
-            c.db,
-            pair[0],
-            Value::Str(StrValue::from_bytes(pair[1])),
-            false,
-        );
+        srv.set_string(c.db, pair[0], pair[1], false);
     }
     srv.dirty += (args.len() / 2) as u64;
     if nx {
