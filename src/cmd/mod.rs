@@ -176,10 +176,10 @@ fn category_order(c: &str) -> usize {
     ORDER.iter().position(|o| *o == c).unwrap_or(ORDER.len())
 }
 
-/// Name → definition, case-insensitive.
-#[derive(Clone)]
+/// Name → definition, case-insensitive. Lookups return the static definitions, so callers
+/// hold no borrow of the table while a command runs.
 pub struct CommandTable {
-    map: std::rc::Rc<HashMap<Vec<u8>, &'static CommandDef>>,
+    map: HashMap<Vec<u8>, &'static CommandDef>,
 }
 
 impl Default for CommandTable {
@@ -194,9 +194,7 @@ impl CommandTable {
         for def in table::COMMANDS {
             map.insert(def.name.as_bytes().to_vec(), def);
         }
-        CommandTable {
-            map: std::rc::Rc::new(map),
-        }
+        CommandTable { map }
     }
 
     pub fn lookup(&self, name: &[u8]) -> Option<&'static CommandDef> {

@@ -207,8 +207,7 @@ impl Server {
     }
 
     fn dispatch(&mut self, c: &mut Client, args: &[&[u8]]) {
-        let table = self.cmds.clone();
-        let def = match table.lookup_with_sub(args) {
+        let def = match self.cmds.lookup_with_sub(args) {
             Ok(d) => d,
             Err(msg) => {
                 self.reject(c, None, &msg);
