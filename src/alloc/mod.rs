@@ -5,6 +5,7 @@
 //! allocator; the arena and big-key-region allocator replaces the backing without changing this
 //! interface: callers only ever see `used_memory()` and `peak_memory()`.
 
+pub mod heap;
 pub mod pages;
 
 use std::alloc::{GlobalAlloc, Layout, System};

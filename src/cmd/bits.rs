@@ -47,7 +47,6 @@ fn string_for_bits<'a>(
         None => false,
         Some(o) => match &o.val {
             Value::Str(_) => true,
-            #[allow(unreachable_patterns)]
             _ => {
                 c.out.error(WRONGTYPE);
                 return None;
@@ -57,11 +56,15 @@ fn string_for_bits<'a>(
     if !exists {
         srv.add_key(db, key, Value::Str(StrValue::Raw(vec![0u8; byte + 1])));
         let o = srv.dbs[db].dict.get_mut(key).expect("just added");
-        let Value::Str(s) = &mut o.val;
+        let Value::Str(s) = &mut o.val else {
+            unreachable!("just added as a string")
+        };
         return Some((s.make_raw(), true));
     }
     let o = srv.dbs[db].dict.get_mut(key).expect("looked up above");
-    let Value::Str(s) = &mut o.val;
+    let Value::Str(s) = &mut o.val else {
+        unreachable!("type checked above")
+    };
     let raw = s.make_raw();
     let grew = raw.len() < byte + 1;
     if grew {
@@ -75,7 +78,6 @@ fn read_string(srv: &mut Server, c: &mut Client, key: &[u8]) -> Result<Option<Ve
         None => Ok(None),
         Some(o) => match &o.val {
             Value::Str(s) => Ok(Some(s.bytes().into_owned())),
-            #[allow(unreachable_patterns)]
             _ => {
                 c.out.error(WRONGTYPE);
                 Err(())
@@ -186,7 +188,6 @@ pub fn bitcount(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         }
         Some(o) => match &o.val {
             Value::Str(s) => s.bytes().into_owned(),
-            #[allow(unreachable_patterns)]
             _ => {
                 c.out.error(WRONGTYPE);
                 return;
@@ -346,7 +347,6 @@ pub fn bitop(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             None => vals.push(Vec::new()),
             Some(o) => match &o.val {
                 Value::Str(s) => vals.push(s.bytes().into_owned()),
-                #[allow(unreachable_patterns)]
                 _ => {
                     c.out.error(WRONGTYPE);
                     return;

@@ -327,13 +327,29 @@ pub fn unblock(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             .error("CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
         return;
     }
-    let Some(_id) = parse_i64(args[2]) else {
+    let Some(id) = parse_i64(args[2]) else {
         c.out.error(super::NOT_INT);
         return;
     };
-    // No command blocks a client yet, so no client can be unblocked.
-    let _ = srv;
-    c.out.int(0);
+    let how = if args.len() == 4 && eq_ic(args[3], "error") {
+        crate::server::blocking::UnblockReply::Error
+    } else {
+        crate::server::blocking::UnblockReply::Timeout
+    };
+    let Some(&slot) = srv.client_ids.get(&(id as u64)) else {
+        c.out.int(0);
+        return;
+    };
+    let Some(mut target) = srv.clients[slot as usize].take() else {
+        c.out.int(0);
+        return;
+    };
+    let blocked = target.blocked.is_some();
+    if blocked {
+        srv.unblock_with(&mut target, how);
+    }
+    srv.clients[slot as usize] = Some(target);
+    c.out.int(i64::from(blocked));
 }
 
 pub fn help(_: &mut Server, c: &mut Client, _: &[&[u8]]) {

@@ -1,6 +1,6 @@
 //! COMMAND and its subcommands: the introspection redis-cli and client libraries rely on.
 
-use super::{CommandDef, eq_ic, flags};
+use super::{CommandDef, FindKeys, eq_ic, flags};
 use crate::config::glob_match;
 use crate::net::client::Client;
 use crate::server::Server;
@@ -53,15 +53,34 @@ fn reply_info(c: &mut Client, def: &CommandDef) {
         c.out.bulk(b"find_keys");
         c.out.map(2);
         c.out.bulk(b"type");
-        c.out.bulk(b"range");
+        let fields: [(&[u8], i32); 3] = match ks.find {
+            FindKeys::Range {
+                lastkey,
+                step,
+                limit,
+            } => {
+                c.out.bulk(b"range");
+                [(b"lastkey", lastkey), (b"keystep", step), (b"limit", limit)]
+            }
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                step,
+            } => {
+                c.out.bulk(b"keynum");
+                [
+                    (b"keynumidx", keynumidx),
+                    (b"firstkey", firstkey),
+                    (b"keystep", step),
+                ]
+            }
+        };
         c.out.bulk(b"spec");
         c.out.map(3);
-        c.out.bulk(b"lastkey");
-        c.out.int(ks.lastkey as i64);
-        c.out.bulk(b"keystep");
-        c.out.int(ks.step as i64);
-        c.out.bulk(b"limit");
-        c.out.int(ks.limit as i64);
+        for (name, v) in fields {
+            c.out.bulk(name);
+            c.out.int(v as i64);
+        }
     }
     c.out.set(def.subs.len());
     for s in def.subs {
@@ -226,15 +245,35 @@ pub fn keys_with_flags(def: &CommandDef, call: &[&[u8]]) -> Vec<(usize, &'static
         if first >= argc {
             continue;
         }
-        let last = if ks.lastkey >= 0 {
-            first + ks.lastkey
-        } else {
-            argc + ks.lastkey
+        let (start, last, step) = match ks.find {
+            FindKeys::Range { lastkey, step, .. } => {
+                let last = if lastkey >= 0 {
+                    first + lastkey
+                } else {
+                    argc + lastkey
+                };
+                (first, last, step)
+            }
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                step,
+            } => {
+                let Some(n) = call
+                    .get((first + keynumidx) as usize)
+                    .and_then(|a| crate::resp::parse_i64(a))
+                    .filter(|n| *n >= 0 && *n <= i32::MAX as i64)
+                else {
+                    continue;
+                };
+                let start = first + firstkey;
+                (start, start + (n as i32 - 1) * step.max(1), step)
+            }
         };
-        let mut i = first;
+        let mut i = start;
         while i <= last && i < argc {
             out.push((i as usize, ks.flags));
-            i += ks.step.max(1);
+            i += step.max(1);
         }
     }
     out

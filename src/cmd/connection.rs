@@ -11,6 +11,13 @@ pub fn ping(_: &mut Server, c: &mut Client, args: &[&[u8]]) {
         c.out.error("wrong number of arguments for 'ping' command");
         return;
     }
+    // A RESP2 subscriber gets PONG as a pub/sub-shaped array.
+    if c.out.resp == 2 && c.subscription_count() > 0 {
+        c.out.array(2);
+        c.out.bulk(b"pong");
+        c.out.bulk(args.get(1).copied().unwrap_or(b""));
+        return;
+    }
     if args.len() == 2 {
         c.out.bulk(args[1]);
     } else {
@@ -28,6 +35,10 @@ pub fn quit(_: &mut Server, c: &mut Client, _: &[&[u8]]) {
 }
 
 pub fn reset(srv: &mut Server, c: &mut Client, _: &[&[u8]]) {
+    c.multi = None;
+    srv.unwatch_all(c.id);
+    srv.unsubscribe_all(c, false);
+    srv.punsubscribe_all(c, false);
     c.db = 0;
     c.out.resp = 2;
     c.name = None;

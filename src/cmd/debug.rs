@@ -61,10 +61,13 @@ pub fn debug(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             c.out.error("no such key");
             return;
         };
+        // Until the RDB encoder exists (issue 4) a collection's serialized length is its
+        // in-memory payload size.
         let (refcount, ser) = match &o.val {
             Value::Str(s) => (s.refcount(), rdb_string_len(s)),
+            v => (1, v.alloc_size()),
         };
-        let line = format!(
+        let mut line = format!(
             "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
             o as *const _,
             refcount,
@@ -73,6 +76,18 @@ pub fn debug(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             o.lru,
             lru_idle_secs(clock, o.lru)
         );
+        if let Value::List(q) = &o.val {
+            let nodes = q.nodes().len();
+            let max = q.nodes().iter().map(|n| n.count()).max().unwrap_or(0);
+            let size: usize = q.nodes().iter().map(|n| n.size()).sum();
+            line.push_str(&format!(
+                " ql_nodes:{} ql_avg_node:{:.2} ql_listpack_max:{} ql_compressed:0 ql_uncompressed_size:{}",
+                nodes,
+                if nodes > 0 { q.len() as f64 / nodes as f64 } else { 0.0 },
+                max,
+                size
+            ));
+        }
         c.out.simple(&line);
     } else {
         c.out.error(&format!(

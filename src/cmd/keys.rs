@@ -161,6 +161,7 @@ pub fn copy(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     }
     let Some(val) = srv.lookup_read(c.db, src).map(|o| match &o.val {
         crate::types::Value::Str(s) => crate::types::Value::Str(s.duplicate()),
+        v => v.clone(),
     }) else {
         c.out.int(0);
         return;
@@ -403,6 +404,16 @@ pub fn parse_cursor(c: &mut Client, a: &[u8]) -> Option<u64> {
     }
 }
 
+/// The SCAN-family reply: the next cursor and the items.
+pub fn reply_scan(c: &mut Client, cursor: u64, items: &[Vec<u8>]) {
+    c.out.array(2);
+    c.out.bulk(cursor.to_string().as_bytes());
+    c.out.array(items.len());
+    for i in items {
+        c.out.bulk(i);
+    }
+}
+
 /// SCAN options shared by SCAN, SSCAN, HSCAN, ZSCAN.
 pub struct ScanOpts<'a> {
     pub count: usize,
@@ -484,12 +495,7 @@ pub fn scan(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         }
         out.push(k);
     }
-    c.out.array(2);
-    c.out.bulk(cursor.to_string().as_bytes());
-    c.out.array(out.len());
-    for k in &out {
-        c.out.bulk(k);
-    }
+    reply_scan(c, cursor, &out);
 }
 
 pub fn randomkey(srv: &mut Server, c: &mut Client, _args: &[&[u8]]) {

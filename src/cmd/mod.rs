@@ -7,11 +7,17 @@ pub mod command_cmd;
 pub mod config_cmd;
 pub mod connection;
 pub mod debug;
+pub mod hashes;
 pub mod keys;
+pub mod lists;
+pub mod multi;
 pub mod object;
+pub mod pubsub_cmd;
 pub mod server_cmds;
+pub mod sets;
 pub mod strings;
 pub mod table;
+pub mod zsets;
 
 use crate::net::client::Client;
 use crate::resp::parse_i64;
@@ -65,14 +71,25 @@ pub mod flags {
     ];
 }
 
-/// One key specification (Redis 7.0 key-specs of the index + range kind).
+/// How a key specification finds its keys after the first one (Redis 7.0 key-specs).
+pub enum FindKeys {
+    /// Keys up to `lastkey` relative to the first (negative: counted from the end of the
+    /// arguments), every `step`.
+    Range { lastkey: i32, step: i32, limit: i32 },
+    /// The argument at `keynumidx` (relative to the first) says how many keys follow from
+    /// `firstkey`, every `step`.
+    Keynum {
+        keynumidx: i32,
+        firstkey: i32,
+        step: i32,
+    },
+}
+
+/// One key specification (index begin-search).
 pub struct KeySpec {
-    /// Argument index where the keys start.
+    /// Argument index where the search starts.
     pub index: i32,
-    /// Last key relative to `index` (negative: counted from the end of the arguments).
-    pub lastkey: i32,
-    pub step: i32,
-    pub limit: i32,
+    pub find: FindKeys,
     /// Flags as COMMAND prints them ("RW", "access", ...).
     pub flags: &'static [&'static str],
 }
@@ -287,6 +304,93 @@ pub fn arg_i64(c: &mut Client, a: &[u8], err: &str) -> Option<i64> {
             None
         }
     }
+}
+
+/// A key's value projected to one type for reading: Ok(None) when missing, Err after replying
+/// WRONGTYPE.
+pub fn read_typed<'a, T: ?Sized>(
+    srv: &'a mut Server,
+    c: &mut Client,
+    key: &[u8],
+    proj: fn(&crate::types::Value) -> Option<&T>,
+) -> Result<Option<&'a T>, ()> {
+    match srv.lookup_read(c.db, key) {
+        None => Ok(None),
+        Some(o) => match proj(&o.val) {
+            Some(t) => Ok(Some(t)),
+            None => {
+                c.out.error(WRONGTYPE);
+                Err(())
+            }
+        },
+    }
+}
+
+/// The same for writing.
+pub fn write_typed<'a, T: ?Sized>(
+    srv: &'a mut Server,
+    c: &mut Client,
+    key: &[u8],
+    proj: fn(&mut crate::types::Value) -> Option<&mut T>,
+) -> Result<Option<&'a mut T>, ()> {
+    match srv.lookup_write(c.db, key) {
+        None => Ok(None),
+        Some(o) => match proj(&mut o.val) {
+            Some(t) => Ok(Some(t)),
+            None => {
+                c.out.error(WRONGTYPE);
+                Err(())
+            }
+        },
+    }
+}
+
+/// Whether `key` holds a value of another type than `type_name` (replying WRONGTYPE if so).
+pub fn wrong_type(srv: &mut Server, c: &mut Client, key: &[u8], type_name: &str) -> bool {
+    match srv.lookup_write(c.db, key) {
+        Some(o) if o.val.type_name() != type_name => {
+            c.out.error(WRONGTYPE);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A positive count argument as Redis's getPositiveLongFromObjectOrReply reads it.
+pub fn arg_positive(c: &mut Client, a: &[u8]) -> Option<i64> {
+    match parse_i64(a) {
+        Some(v) if v >= 0 => Some(v),
+        Some(_) => {
+            c.out.error("value is out of range, must be positive");
+            None
+        }
+        None => {
+            c.out.error(NOT_INT);
+            None
+        }
+    }
+}
+
+/// Normalise a Redis start/end index pair against `len` (LRANGE, ZRANGE, GETRANGE rules):
+/// None when the range is empty.
+pub fn clamp_range(mut start: i64, mut end: i64, len: usize) -> Option<(usize, usize)> {
+    let n = len as i64;
+    if start < 0 {
+        start += n;
+    }
+    if end < 0 {
+        end += n;
+    }
+    if start < 0 {
+        start = 0;
+    }
+    if start > end || start >= n {
+        return None;
+    }
+    if end >= n {
+        end = n - 1;
+    }
+    Some((start as usize, end as usize))
 }
 
 pub fn eq_ic(a: &[u8], b: &str) -> bool {

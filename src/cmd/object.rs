@@ -21,6 +21,7 @@ pub fn refcount(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         Some(o) => {
             let r = match &o.val {
                 crate::types::Value::Str(s) => s.refcount(),
+                _ => 1,
             };
             c.out.int(r)
         }

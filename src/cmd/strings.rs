@@ -12,7 +12,6 @@ fn get_string(srv: &mut Server, c: &mut Client, key: &[u8]) -> Result<Option<Vec
         None => Ok(None),
         Some(o) => match &o.val {
             Value::Str(s) => Ok(Some(s.bytes().into_owned())),
-            #[allow(unreachable_patterns)]
             _ => {
                 c.out.error(WRONGTYPE);
                 Err(())
@@ -31,7 +30,6 @@ fn write_string<'a>(
         None => Ok(None),
         Some(o) => match &mut o.val {
             Value::Str(s) => Ok(Some(s)),
-            #[allow(unreachable_patterns)]
             _ => {
                 c.out.error(WRONGTYPE);
                 Err(())
@@ -278,7 +276,6 @@ pub fn get(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             Value::Str(StrValue::Int(v) | StrValue::IntPrivate(v)) => c.out.bulk_i64(*v),
             Value::Str(StrValue::Emb(b)) => c.out.bulk(b),
             Value::Str(StrValue::Raw(b)) => c.out.bulk(b),
-            #[allow(unreachable_patterns)]
             _ => c.out.error(WRONGTYPE),
         },
     }
@@ -371,7 +368,6 @@ pub fn mget(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
                     let b = s.bytes();
                     c.out.bulk(&b);
                 }
-                #[allow(unreachable_patterns)]
                 _ => c.out.null(),
             },
             None => c.out.null(),
@@ -443,7 +439,6 @@ pub fn strlen(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         None => c.out.int(0),
         Some(o) => match &o.val {
             Value::Str(s) => c.out.int(s.len() as i64),
-            #[allow(unreachable_patterns)]
             _ => c.out.error(WRONGTYPE),
         },
     }
@@ -518,6 +513,13 @@ pub enum LdIncr {
     NotFloatValue,
     NotFloatIncr,
     NanOrInf,
+}
+
+impl LdIncr {
+    /// The increment itself did not parse.
+    pub fn is_not_float_incr(&self) -> bool {
+        matches!(self, LdIncr::NotFloatIncr)
+    }
 }
 
 /// Add `inc` to `cur` in C long double and format as Redis (ld2string LD_STR_HUMAN).
@@ -824,7 +826,6 @@ fn get_string_lcs(srv: &mut Server, c: &mut Client, key: &[u8]) -> Option<Vec<u8
         None => Some(Vec::new()),
         Some(o) => match &o.val {
             Value::Str(s) => Some(s.bytes().into_owned()),
-            #[allow(unreachable_patterns)]
             _ => {
                 c.out.error("The specified keys must contain string values");
                 None

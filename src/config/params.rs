@@ -15,6 +15,8 @@ pub enum ParamKind {
     Bind,
     /// `client-output-buffer-limit`.
     Obuf,
+    /// `notify-keyspace-events` class letters, kept as `notify` flag bits.
+    Notify,
 }
 
 pub const MODIFIABLE: u8 = 0;
@@ -78,6 +80,14 @@ params! {
     LazyfreeLazyUserFlush => ("lazyfree-lazy-user-flush", None, ParamKind::Bool, MODIFIABLE, "no"),
     SlowlogLogSlowerThan => ("slowlog-log-slower-than", None, ParamKind::Int(-1, i64::MAX), MODIFIABLE, "10000"),
     SlowlogMaxLen => ("slowlog-max-len", None, ParamKind::Int(0, i64::MAX), MODIFIABLE, "128"),
+    ListMaxListpackSize => ("list-max-listpack-size", Some("list-max-ziplist-size"), ParamKind::Int(i32::MIN as i64, INT_MAX), MODIFIABLE, "-2"),
+    ListCompressDepth => ("list-compress-depth", None, ParamKind::Int(0, INT_MAX), MODIFIABLE, "0"),
+    HashMaxListpackEntries => ("hash-max-listpack-entries", Some("hash-max-ziplist-entries"), ParamKind::Int(0, i64::MAX), MODIFIABLE, "512"),
+    HashMaxListpackValue => ("hash-max-listpack-value", Some("hash-max-ziplist-value"), ParamKind::Mem(0, i64::MAX), MODIFIABLE, "64"),
+    SetMaxIntsetEntries => ("set-max-intset-entries", None, ParamKind::Int(0, i64::MAX), MODIFIABLE, "512"),
+    ZsetMaxListpackEntries => ("zset-max-listpack-entries", Some("zset-max-ziplist-entries"), ParamKind::Int(0, i64::MAX), MODIFIABLE, "128"),
+    ZsetMaxListpackValue => ("zset-max-listpack-value", Some("zset-max-ziplist-value"), ParamKind::Mem(0, i64::MAX), MODIFIABLE, "64"),
+    NotifyKeyspaceEvents => ("notify-keyspace-events", None, ParamKind::Notify, MODIFIABLE, ""),
 }
 
 pub fn lookup(name: &str) -> Option<P> {
@@ -148,6 +158,9 @@ impl ParamDef {
                 Ok(Val::List(words))
             }
             ParamKind::Obuf => parse_obuf(args),
+            ParamKind::Notify => crate::server::notify::parse_classes(&one())
+                .map(|f| Val::Int(f as i64))
+                .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
         }
     }
 
@@ -155,6 +168,7 @@ impl ParamDef {
     pub fn format(&self, v: &Val) -> String {
         match (v, self.kind) {
             (Val::Bool(b), _) => if *b { "yes" } else { "no" }.into(),
+            (Val::Int(i), ParamKind::Notify) => crate::server::notify::format_classes(*i as u32),
             (Val::Int(i), _) => i.to_string(),
             (Val::Str(s), _) => s.clone(),
             (Val::Enum(i), ParamKind::Enum(names)) => names[*i].into(),

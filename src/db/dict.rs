@@ -103,6 +103,10 @@ impl<V> Dict<V> {
         }
     }
 
+    pub fn hasher(&self) -> &KeyHasher {
+        &self.hasher
+    }
+
     pub fn len(&self) -> usize {
         self.ht[0].used + self.ht[1].used
     }

@@ -24,6 +24,8 @@ impl Server {
     pub fn delete_expired(&mut self, db: usize, key: &[u8]) {
         self.dbs[db].remove(key);
         self.stats.expired_keys += 1;
+        self.notify(crate::server::notify::EXPIRED, "expired", key, db);
+        self.touch_watched(db, key);
         let cmd: &[u8] = if self.cfg.bool(P::LazyfreeLazyExpire) {
             b"UNLINK"
         } else {
@@ -36,6 +38,13 @@ impl Server {
     pub fn lookup_read(&mut self, db: usize, key: &[u8]) -> Option<&Obj> {
         self.expire_if_needed(db, key);
         let clock = lru_clock(self.cmd_time_ms);
+        let miss_events =
+            self.cfg.int(P::NotifyKeyspaceEvents) as u32 & crate::server::notify::KEY_MISS != 0;
+        if miss_events && !self.dbs[db].dict.contains(key) {
+            self.stats.keyspace_misses += 1;
+            self.notify(crate::server::notify::KEY_MISS, "keymiss", key, db);
+            return None;
+        }
         match self.dbs[db].dict.get_mut(key) {
             Some(o) => {
                 self.stats.keyspace_hits += 1;
@@ -85,11 +94,41 @@ impl Server {
                 o.val = val;
                 o.lru = lru;
             }
-            None => d.dict.insert_new(key.into(), Obj { val, lru }),
+            None => {
+                let ready = matches!(val, Value::List(_) | Value::Zset(_));
+                d.dict.insert_new(key.into(), Obj { val, lru });
+                if !keep_ttl && !d.expires.is_empty() {
+                    d.expires.remove(key);
+                }
+                self.key_added(db, key, ready);
+                return;
+            }
         }
         if !keep_ttl && !d.expires.is_empty() {
             d.expires.remove(key);
         }
+    }
+
+    /// What dbAdd does after adding: wake waiters of a list or sorted set, the "new" event.
+    fn key_added(&mut self, db: usize, key: &[u8], ready: bool) {
+        if ready {
+            self.signal_key_ready(db, key);
+        }
+        self.notify(crate::server::notify::NEW, "new", key, db);
+    }
+
+    /// Delete `key` if its collection became empty, with the "del" event (as Redis does after
+    /// popping or removing the last element). Returns true if deleted.
+    pub fn delete_if_empty(&mut self, db: usize, key: &[u8]) -> bool {
+        let empty = self.dbs[db]
+            .dict
+            .get(key)
+            .is_some_and(|o| o.val.element_count() == 0);
+        if empty {
+            self.dbs[db].remove(key);
+            self.notify(crate::server::notify::GENERIC, "del", key, db);
+        }
+        empty
     }
 
     /// Store a string as SET does. Overwriting an `embstr` of the same length that stays an
@@ -112,13 +151,20 @@ impl Server {
                     v => *v = Value::Str(StrValue::from_bytes(bytes)),
                 }
             }
-            None => d.dict.insert_new(
-                key.into(),
-                Obj {
-                    val: Value::Str(StrValue::from_bytes(bytes)),
-                    lru,
-                },
-            ),
+            None => {
+                d.dict.insert_new(
+                    key.into(),
+                    Obj {
+                        val: Value::Str(StrValue::from_bytes(bytes)),
+                        lru,
+                    },
+                );
+                if !keep_ttl && !d.expires.is_empty() {
+                    d.expires.remove(key);
+                }
+                self.key_added(db, key, false);
+                return;
+            }
         }
         if !keep_ttl && !d.expires.is_empty() {
             d.expires.remove(key);
@@ -128,7 +174,9 @@ impl Server {
     /// Add a key known to be absent.
     pub fn add_key(&mut self, db: usize, key: &[u8], val: Value) {
         let lru = lru_clock(self.cmd_time_ms);
+        let ready = matches!(val, Value::List(_) | Value::Zset(_));
         self.dbs[db].dict.insert_new(key.into(), Obj { val, lru });
+        self.key_added(db, key, ready);
     }
 
     /// Delete a key (after expiry); returns whether it existed.

@@ -19,6 +19,8 @@ pub enum Kind {
     Timer = 5,
     /// Requests whose completion carries no information (cancels, shutdowns).
     Ignore = 6,
+    /// The earliest deadline of a blocked client.
+    BlockTimer = 7,
 }
 
 /// User data of a request: kind, generation and slot.
@@ -50,6 +52,7 @@ impl Tag {
             4 => Kind::Signal,
             5 => Kind::Timer,
             6 => Kind::Ignore,
+            7 => Kind::BlockTimer,
             _ => return None,
         };
         Some(Tag {

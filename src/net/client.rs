@@ -87,6 +87,13 @@ pub struct Client {
     pub suppress_propagation: bool,
     /// The running command asks to be propagated as this argv instead of its own.
     pub rewritten_argv: Option<Vec<Vec<u8>>>,
+    /// Subscribed channels and patterns (patterns in subscription order).
+    pub subs: std::collections::HashSet<Vec<u8>>,
+    pub psubs: Vec<Vec<u8>>,
+    /// Commands queued since MULTI.
+    pub multi: Option<Box<crate::server::multi::MultiState>>,
+    /// Set while the client waits in a blocking command.
+    pub blocked: Option<Box<crate::server::blocking::Blocked>>,
 }
 
 impl Client {
@@ -137,6 +144,10 @@ impl Client {
             lib_ver: None,
             suppress_propagation: false,
             rewritten_argv: None,
+            subs: Default::default(),
+            psubs: Vec::new(),
+            multi: None,
+            blocked: None,
         }
     }
 
@@ -145,6 +156,11 @@ impl Client {
     }
 
     /// Record that everything written to `out` so far may leave once `stamp` is durable.
+    /// Channels plus patterns subscribed (the count SUBSCRIBE replies carry).
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len() + self.psubs.len()
+    }
+
     pub fn mark_output(&mut self, stamp: u64) {
         let end = self.out.buf.len();
         match self.marks.back_mut() {

@@ -249,6 +249,15 @@ impl Server {
             cron: Default::default(),
             executable,
             config_file,
+            pubsub: Default::default(),
+            running_client: None,
+            self_out: crate::resp::Out::new(),
+            obuf_check: Vec::new(),
+            watches: Default::default(),
+            in_exec: false,
+            blocking: Default::default(),
+            serving_blocked: false,
+            block_timer_spec: Box::new(types::Timespec::new()),
         })
     }
 
@@ -366,6 +375,7 @@ impl Server {
                     Kind::Send => self.on_send(c),
                     Kind::Signal => self.on_signal(c),
                     Kind::Timer => cron_due = true,
+                    Kind::BlockTimer => self.blocking.timer_armed_for = None,
                     Kind::Ignore => {}
                 }
             }
@@ -715,6 +725,20 @@ impl Server {
         self.client_ids.remove(&id);
         self.monitors.retain(|m| *m != id);
         self.closing.push(slot);
+        self.forget_client_state(slot);
+    }
+
+    /// Drop what the server keeps about a closing client: subscriptions, watches, blocking.
+    fn forget_client_state(&mut self, slot: u32) {
+        let Some(mut c) = self.clients[slot as usize].take() else {
+            return;
+        };
+        self.unsubscribe_all(&mut c, false);
+        self.punsubscribe_all(&mut c, false);
+        self.unwatch_all(c.id);
+        self.unblock_client(&mut c);
+        c.multi = None;
+        self.clients[slot as usize] = Some(c);
     }
 
     /// Free clients whose last request has completed.
@@ -743,8 +767,31 @@ impl Server {
         }
     }
 
-    /// Work done before the loop sleeps: the fast expiry cycle, client pause end.
+    /// Arm the ring timer for the nearest deadline of a blocked client, if it is earlier than
+    /// the one armed.
+    fn arm_block_timer(&mut self, deadline: i64) {
+        if self.blocking.timer_armed_for.is_some_and(|d| d <= deadline) {
+            return;
+        }
+        let ms = (deadline - now_ms()).max(1) as u64;
+        // The kernel copies the timespec when the request is submitted, at the top of the next
+        // iteration, before this box can be written again.
+        *self.block_timer_spec = types::Timespec::new()
+            .sec(ms / 1000)
+            .nsec(((ms % 1000) * 1_000_000) as u32);
+        let e = opcode::Timeout::new(&*self.block_timer_spec as *const types::Timespec).build();
+        self.ring.push(e, Tag::new(Kind::BlockTimer, 0, 0));
+        self.blocking.timer_armed_for = Some(deadline);
+    }
+
+    /// Work done before the loop sleeps: blocked clients' timeouts, the fast expiry cycle,
+    /// client pause end.
     fn before_sleep(&mut self) {
+        if self.blocking.blocked_clients > 0
+            && let Some(next) = self.check_block_timeouts()
+        {
+            self.arm_block_timer(next);
+        }
         if self.pause != PauseKind::None && now_ms() >= self.pause_end_ms {
             self.unpause_clients();
         }

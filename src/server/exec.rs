@@ -9,6 +9,19 @@ use crate::net::client::{Client, Closing, ReplyMode};
 use crate::resp::{ParseLimits, Parsed};
 use std::time::Instant;
 
+/// Commands a RESP2 client may run while subscribed.
+const SUBSCRIBED_OK: &[&str] = &[
+    "ping",
+    "subscribe",
+    "ssubscribe",
+    "unsubscribe",
+    "sunsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "quit",
+    "reset",
+];
+
 impl Server {
     /// Run the commands of clients with input, `COMMAND_BUDGET` each per pass.
     pub fn process_pending_input(&mut self) {
@@ -195,21 +208,32 @@ impl Server {
             c.reply_mode = ReplyMode::Skip;
         }
         let out_before = c.out.buf.len();
+        self.running_client = Some(c.id);
+        self.self_out.resp = c.out.resp;
         self.dispatch(c, args);
+        self.running_client = None;
         if matches!(c.reply_mode, ReplyMode::Off | ReplyMode::Skip) {
             c.out.buf.truncate(out_before);
             if c.reply_mode == ReplyMode::Skip {
                 c.reply_mode = ReplyMode::On;
             }
         }
+        if !self.self_out.buf.is_empty() {
+            // Messages this command published to its own client go before its reply.
+            let msgs = std::mem::take(&mut self.self_out.buf);
+            c.out.buf.splice(out_before..out_before, msgs);
+        }
         c.mark_output(self.stamp());
         self.check_output_limits(c);
+        self.handle_ready_keys();
+        self.check_delivered_output_limits();
     }
 
     fn dispatch(&mut self, c: &mut Client, args: &[&[u8]]) {
         let def = match self.cmds.lookup_with_sub(args) {
             Ok(d) => d,
             Err(msg) => {
+                self.flag_transaction(c);
                 self.reject(c, None, &msg);
                 return;
             }
@@ -219,10 +243,12 @@ impl Server {
                 "wrong number of arguments for '{}' command",
                 def.full_name()
             );
+            self.flag_transaction(c);
             self.reject(c, Some(def), &msg);
             return;
         }
         if def.flags & flags::PROTECTED != 0 && !self.debug_allowed(c) {
+            self.flag_transaction(c);
             self.reject(
                 c,
                 Some(def),
@@ -231,7 +257,22 @@ impl Server {
             return;
         }
         if !c.authenticated && def.flags & flags::NO_AUTH == 0 {
+            self.flag_transaction(c);
             self.reject(c, Some(def), "-NOAUTH Authentication required.");
+            return;
+        }
+        if c.multi.is_some() && def.flags & flags::NO_MULTI != 0 {
+            self.flag_transaction(c);
+            self.reject(c, Some(def), "Command not allowed inside a transaction");
+            return;
+        }
+        if c.out.resp == 2 && c.subscription_count() > 0 && !SUBSCRIBED_OK.contains(&def.name) {
+            let msg = format!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                def.full_name()
+            );
+            self.flag_transaction(c);
+            self.reject(c, Some(def), &msg);
             return;
         }
         if self.loading && def.flags & flags::LOADING == 0 {
@@ -242,7 +283,30 @@ impl Server {
             );
             return;
         }
+        if let Some(m) = c.multi.as_mut()
+            && !matches!(
+                def.name,
+                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+            )
+        {
+            m.cmds
+                .push((def, args.iter().map(|a| a.to_vec()).collect()));
+            c.out.simple("QUEUED");
+            return;
+        }
         self.feed_monitors(c, def, args);
+        self.call(c, def, args);
+    }
+
+    /// An error while queueing a transaction makes its EXEC fail (flagTransaction).
+    fn flag_transaction(&mut self, c: &mut Client) {
+        if let Some(m) = c.multi.as_mut() {
+            m.aborted = true;
+        }
+    }
+
+    /// Run a command that passed the checks: the handler, stats, key touching, propagation.
+    pub fn call(&mut self, c: &mut Client, def: &'static CommandDef, args: &[&[u8]]) {
         c.last_cmd = Some(def);
         c.argv_mem = args.iter().map(|a| a.len()).sum();
         let errors_before = self.stats.total_error_replies;
@@ -259,8 +323,16 @@ impl Server {
             st.failed_calls += 1;
         }
         self.stats.total_commands += 1;
+        let changed = self.dirty > dirty_before;
+        // WATCH: every key the command names is touched when it changed data (Redis's
+        // signalModifiedKey calls, made here once from the key specs).
+        if changed && !self.watches.is_empty() && def.flags & flags::WRITE != 0 {
+            for (i, _) in crate::cmd::command_cmd::keys_with_flags(def, args) {
+                self.touch_watched(c.db, args[i]);
+            }
+        }
         // Propagate: the command's own argv when it changed data and recorded nothing itself.
-        if self.dirty > dirty_before && def.flags & flags::WRITE != 0 && !c.suppress_propagation {
+        if changed && def.flags & flags::WRITE != 0 && !c.suppress_propagation {
             if let Some(rewritten) = c.rewritten_argv.take() {
                 let refs: Vec<&[u8]> = rewritten.iter().map(|a| a.as_slice()).collect();
                 self.prop.also_propagate(c.db, &refs);
@@ -270,8 +342,10 @@ impl Server {
         }
         c.suppress_propagation = false;
         c.rewritten_argv = None;
-        let wrap = def.flags & flags::TOUCHES_ARBITRARY_KEYS == 0;
-        self.prop.flush_command(wrap);
+        if !self.in_exec {
+            let wrap = def.flags & flags::TOUCHES_ARBITRARY_KEYS == 0;
+            self.prop.flush_command(wrap);
+        }
     }
 
     fn debug_allowed(&self, c: &Client) -> bool {
@@ -319,9 +393,32 @@ impl Server {
         }
     }
 
-    /// Enforce client-output-buffer-limit for the client's class (normal; pubsub later).
+    /// Check the output limits of clients that received pub/sub messages during a command.
+    fn check_delivered_output_limits(&mut self) {
+        if self.obuf_check.is_empty() {
+            return;
+        }
+        for id in std::mem::take(&mut self.obuf_check) {
+            let Some(&slot) = self.client_ids.get(&id) else {
+                continue;
+            };
+            let Some(mut c) = self.clients[slot as usize].take() else {
+                continue;
+            };
+            self.check_output_limits(&mut c);
+            let close = c.closing == Closing::Now;
+            self.clients[slot as usize] = Some(c);
+            if close {
+                self.close_client_slot(slot);
+            }
+        }
+    }
+
+    /// Enforce client-output-buffer-limit for the client's class: pubsub for subscribers,
+    /// normal otherwise.
     pub fn check_output_limits(&mut self, c: &mut Client) {
-        let (hard, soft, secs) = self.cfg.obuf()[0];
+        let class = if c.subscription_count() > 0 { 2 } else { 0 };
+        let (hard, soft, secs) = self.cfg.obuf()[class];
         if hard == 0 && soft == 0 {
             return;
         }

@@ -4,11 +4,15 @@
 //! - `exec.rs`: turning a parsed request into a command call (checks, stats, propagation).
 //! - `cron.rs`: the `hz` timer work; `info.rs`: INFO; `stats.rs`: counters.
 
+pub mod blocking;
 pub mod cron;
 pub mod event_loop;
 pub mod exec;
 pub mod info;
 pub mod listener;
+pub mod multi;
+pub mod notify;
+pub mod pubsub;
 pub mod stats;
 #[cfg(test)]
 pub mod tests;
@@ -107,6 +111,20 @@ pub struct Server {
     pub cron: cron::CronState,
     pub executable: String,
     pub config_file: String,
+    pub pubsub: pubsub::PubSub,
+    /// The client whose command is running (it is out of its slot meanwhile).
+    pub running_client: Option<ClientId>,
+    /// Pub/sub messages for the running client, placed before its reply.
+    pub self_out: crate::resp::Out,
+    /// Clients that received messages during the running command (output limits to check).
+    pub obuf_check: Vec<ClientId>,
+    pub watches: multi::Watches,
+    /// Queued commands of an EXEC are running (no blocking, one propagation unit).
+    pub in_exec: bool,
+    pub blocking: blocking::BlockingState,
+    /// A blocked client's command is being re-run to serve it.
+    pub serving_blocked: bool,
+    pub block_timer_spec: Box<io_uring::types::Timespec>,
 }
 
 impl Server {

@@ -1,16 +1,33 @@
 //! Value encodings. A key's value is a `Value`; each type keeps Redis 7.0's encodings so that
 //! `OBJECT ENCODING`, memory use and RDB output follow Redis.
 
+pub mod hash;
+pub mod intset;
+pub mod listpack;
+pub mod quicklist;
+pub mod set;
+pub mod skiplist;
 pub mod string;
+pub mod zset;
 
+pub use hash::HashValue;
+pub use quicklist::Quicklist;
+pub use set::SetValue;
 pub use string::StrValue;
+pub use zset::ZsetValue;
 
 /// Redis's shared integers 0..OBJ_SHARED_INTEGERS report this refcount in OBJECT REFCOUNT.
 pub const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 
+/// A value. Collections keep their small encodings inline (a listpack or intset is one pointer
+/// and two lengths) and box their large ones, so a key's slot stays as small as a string's.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(StrValue),
+    List(Box<Quicklist>),
+    Hash(HashValue),
+    Set(SetValue),
+    Zset(ZsetValue),
 }
 
 impl Value {
@@ -18,6 +35,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::Zset(_) => "zset",
         }
     }
 
@@ -25,18 +46,74 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::List(_) => "quicklist",
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::Zset(z) => z.encoding(),
         }
     }
 
     pub fn as_str(&self) -> Option<&StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
     pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
+
+    /// Heap bytes the value holds (MEMORY USAGE-style estimate; DEBUG OBJECT).
+    pub fn alloc_size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.heap_size(),
+            Value::List(q) => q.alloc_size(),
+            Value::Hash(h) => h.alloc_size(),
+            Value::Set(s) => s.alloc_size(),
+            Value::Zset(z) => z.alloc_size(),
+        }
+    }
+
+    /// Number of elements for a collection (1 for a string).
+    pub fn element_count(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::List(q) => q.len(),
+            Value::Hash(h) => h.len(),
+            Value::Set(s) => s.len(),
+            Value::Zset(z) => z.len(),
+        }
+    }
+}
+
+macro_rules! projections {
+    ($($read:ident, $write:ident, $variant:ident, $t:ty);* $(;)?) => {
+        impl Value {
+            $(
+                pub fn $read(&self) -> Option<&$t> {
+                    match self {
+                        Value::$variant(x) => Some(x),
+                        _ => None,
+                    }
+                }
+                pub fn $write(&mut self) -> Option<&mut $t> {
+                    match self {
+                        Value::$variant(x) => Some(x),
+                        _ => None,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+projections! {
+    as_list, as_list_mut, List, Quicklist;
+    as_hash, as_hash_mut, Hash, HashValue;
+    as_set, as_set_mut, Set, SetValue;
+    as_zset, as_zset_mut, Zset, ZsetValue;
 }
