@@ -5,6 +5,7 @@ use crate::config::P;
 use crate::net::client::Client;
 use crate::resp::parse_i64;
 use crate::server::Server;
+use crate::server::notify;
 use crate::types::{StrValue, Value};
 
 const BIT_OFFSET_ERR: &str = "bit offset is not an integer or out of range";
@@ -112,6 +113,7 @@ pub fn setbit(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     if grew || old as i64 != on {
         srv.dirty += 1;
     }
+    srv.notify(notify::STRING, "setbit", args[1], c.db);
     c.out.int(old as i64);
 }
 
@@ -359,6 +361,7 @@ pub fn bitop(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     if maxlen == 0 {
         let existed = srv.delete_key(c.db, dest);
         if existed {
+            srv.notify(notify::GENERIC, "del", dest, c.db);
             srv.dirty += 1;
         }
         c.out.int(0);
@@ -383,6 +386,7 @@ pub fn bitop(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         *r = out;
     }
     srv.set_key(c.db, dest, Value::Str(StrValue::Raw(res)), false);
+    srv.notify(notify::STRING, "set", dest, c.db);
     srv.dirty += 1;
     c.out.int(maxlen as i64);
 }
@@ -655,6 +659,9 @@ fn bitfield_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], ro: bool) 
                 }
             }
         }
+    }
+    if changes > 0 {
+        srv.notify(notify::STRING, "setbit", args[1], c.db);
     }
     srv.dirty += changes;
     c.out.array(replies.len());

@@ -11,6 +11,15 @@ pub fn info_line(c: &Client, now_ms: i64) -> String {
     if c.monitor {
         flags.push('O');
     }
+    if c.subscription_count() > 0 {
+        flags.push('P');
+    }
+    if c.multi.is_some() {
+        flags.push('x');
+    }
+    if c.blocked.is_some() {
+        flags.push('b');
+    }
     if c.closing == Closing::AfterReply {
         flags.push('c');
     }
@@ -32,7 +41,7 @@ pub fn info_line(c: &Client, now_ms: i64) -> String {
         .last_cmd
         .map_or_else(|| "NULL".to_string(), |d| d.full_name());
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
         c.id,
         c.addr,
         c.laddr,
@@ -45,6 +54,9 @@ pub fn info_line(c: &Client, now_ms: i64) -> String {
         (now_ms - c.last_interaction_ms) / 1000,
         flags,
         c.db,
+        c.subs.len(),
+        c.psubs.len(),
+        c.multi.as_ref().map_or(-1, |m| m.cmds.len() as i64),
         qbuf,
         qfree,
         c.argv_mem,

@@ -240,6 +240,23 @@ pub fn keys_with_flags(def: &CommandDef, call: &[&[u8]]) -> Vec<(usize, &'static
         };
         return vec![(1, flags)];
     }
+    // SORT's destination follows a STORE keyword (Redis's sortGetKeys).
+    if def.name == "sort" && def.parent.is_none() {
+        out.push((1, &["RO", "access"]));
+        let mut i = 2;
+        while i + 1 < call.len() {
+            if eq_ic(call[i], "store") {
+                out.push((i + 1, &["OW", "update"]));
+                i += 1;
+            } else if eq_ic(call[i], "limit") {
+                i += 2;
+            } else if eq_ic(call[i], "by") || eq_ic(call[i], "get") {
+                i += 1;
+            }
+            i += 1;
+        }
+        return out;
+    }
     for ks in def.key_specs {
         let first = ks.index;
         if first >= argc {

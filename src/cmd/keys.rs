@@ -6,6 +6,8 @@ use crate::db::Obj;
 use crate::net::client::Client;
 use crate::resp::parse_i64;
 use crate::server::Server;
+use crate::server::notify;
+use crate::types::Value;
 
 const SAME_OBJECT: &str = "source and destination objects are the same";
 
@@ -13,6 +15,7 @@ fn del_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let mut n = 0;
     for k in &args[1..] {
         if srv.delete_key(c.db, k) {
+            srv.notify(notify::GENERIC, "del", k, c.db);
             n += 1;
         }
     }
@@ -78,10 +81,16 @@ fn rename_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], nx: bool) {
         srv.dbs[c.db].remove(dst);
     }
     let obj = srv.dbs[c.db].remove(src).expect("looked up above");
+    let ready = matches!(obj.val, Value::List(_) | Value::Zset(_));
     srv.dbs[c.db].dict.insert_new(dst.into(), obj);
     if let Some(e) = expire {
         srv.set_expire(c.db, dst, e);
     }
+    if ready {
+        srv.signal_key_ready(c.db, dst);
+    }
+    srv.notify(notify::GENERIC, "rename_from", src, c.db);
+    srv.notify(notify::GENERIC, "rename_to", dst, c.db);
     srv.dirty += 1;
     if nx { c.out.int(1) } else { c.out.ok() }
 }
@@ -127,10 +136,17 @@ pub fn move_cmd(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         return;
     }
     let obj = srv.dbs[c.db].remove(key).expect("looked up above");
+    let ready = matches!(obj.val, Value::List(_) | Value::Zset(_));
     srv.dbs[dst].dict.insert_new(key.into(), obj);
     if let Some(e) = expire {
         srv.set_expire(dst, key, e);
     }
+    if ready {
+        srv.signal_key_ready(dst, key);
+    }
+    srv.touch_watched(dst, key);
+    srv.notify(notify::GENERIC, "move_from", key, c.db);
+    srv.notify(notify::GENERIC, "move_to", key, dst);
     srv.dirty += 1;
     c.out.int(1);
 }
@@ -178,6 +194,10 @@ pub fn copy(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     if let Some(e) = expire {
         srv.set_expire(dst_db, dst, e);
     }
+    if dst_db != c.db {
+        srv.touch_watched(dst_db, dst);
+    }
+    srv.notify(notify::GENERIC, "copy_to", dst, dst_db);
     srv.dirty += 1;
     c.out.int(1);
 }
@@ -252,6 +272,7 @@ fn expire_generic(
     }
     if srv.already_expired(when) {
         srv.dbs[c.db].remove(key);
+        srv.notify(notify::GENERIC, "del", key, c.db);
         srv.dirty += 1;
         let del: &[u8] = if srv.cfg.bool(P::LazyfreeLazyExpire) {
             b"UNLINK"
@@ -270,6 +291,7 @@ fn expire_generic(
     ];
     argv.extend(args[3..].iter().map(|a| a.to_vec()));
     c.rewritten_argv = Some(argv);
+    srv.notify(notify::GENERIC, "expire", key, c.db);
     srv.dirty += 1;
     c.out.int(1);
 }
@@ -343,6 +365,7 @@ pub fn persist(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         return;
     }
     if srv.remove_expire(c.db, args[1]) {
+        srv.notify(notify::GENERIC, "persist", args[1], c.db);
         srv.dirty += 1;
         c.out.int(1);
     } else {
@@ -555,7 +578,25 @@ pub fn swapdb(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         c.out.error(DB_INDEX_OOR);
         return;
     }
-    srv.dbs.swap(a as usize, b as usize);
+    let (a, b) = (a as usize, b as usize);
+    srv.touch_all_watched_in_db(a, Some(b));
+    srv.touch_all_watched_in_db(b, Some(a));
+    srv.dbs.swap(a, b);
+    // Clients blocked on a key that now exists in their database can be served.
+    for db in [a, b] {
+        let keys: Vec<Vec<u8>> = srv
+            .blocking
+            .by_key
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k.clone())
+            .collect();
+        for k in keys {
+            if srv.dbs[db].dict.contains(&k) {
+                srv.signal_key_ready(db, &k);
+            }
+        }
+    }
     srv.dirty += 1;
     c.out.ok();
 }
@@ -577,6 +618,7 @@ pub fn flushdb(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     if flush_flags(srv, c, args).is_none() {
         return;
     }
+    srv.touch_all_watched_in_db(c.db, None);
     let n = srv.dbs[c.db].clear();
     srv.dirty += n as u64;
     // FLUSHDB propagates even on an empty database.
@@ -589,8 +631,9 @@ pub fn flushall(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         return;
     }
     let mut n = 0;
-    for d in &mut srv.dbs {
-        n += d.clear();
+    for db in 0..srv.dbs.len() {
+        srv.touch_all_watched_in_db(db, None);
+        n += srv.dbs[db].clear();
     }
     srv.dirty += n as u64 + 1;
     c.out.ok();

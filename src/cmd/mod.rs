@@ -15,6 +15,7 @@ pub mod object;
 pub mod pubsub_cmd;
 pub mod server_cmds;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod table;
 pub mod zsets;

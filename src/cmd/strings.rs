@@ -4,6 +4,7 @@ use super::{NOT_INT, OVERFLOW, SYNTAX, WRONGTYPE, arg_i64, eq_ic};
 use crate::config::P;
 use crate::net::client::Client;
 use crate::server::Server;
+use crate::server::notify;
 use crate::types::{StrValue, Value};
 
 /// The value of `key` as a string: Ok(None) when missing, Err after replying WRONGTYPE.
@@ -196,8 +197,10 @@ fn set_generic(
     }
     srv.set_string(c.db, key, val, f.keepttl);
     srv.dirty += 1;
+    srv.notify(notify::STRING, "set", key, c.db);
     if let Some(ms) = expire {
         srv.set_expire(c.db, key, ms);
+        srv.notify(notify::GENERIC, "expire", key, c.db);
         c.rewritten_argv = Some(vec![
             b"SET".to_vec(),
             key.to_vec(),
@@ -304,6 +307,7 @@ pub fn getex(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     c.out.bulk(&val);
     if (f.pxat || f.exat) && ms.is_some_and(|m| srv.already_expired(m)) {
         srv.dbs[c.db].remove(key);
+        srv.notify(notify::GENERIC, "del", key, c.db);
         let cmd: &[u8] = if srv.cfg.bool(P::LazyfreeLazyExpire) {
             b"UNLINK"
         } else {
@@ -313,6 +317,7 @@ pub fn getex(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         srv.dirty += 1;
     } else if let Some(ms) = ms {
         srv.set_expire(c.db, key, ms);
+        srv.notify(notify::GENERIC, "expire", key, c.db);
         c.rewritten_argv = Some(vec![
             b"PEXPIREAT".to_vec(),
             key.to_vec(),
@@ -320,6 +325,7 @@ pub fn getex(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         ]);
         srv.dirty += 1;
     } else if f.persist && srv.remove_expire(c.db, key) {
+        srv.notify(notify::GENERIC, "persist", key, c.db);
         c.rewritten_argv = Some(vec![b"PERSIST".to_vec(), key.to_vec()]);
         srv.dirty += 1;
     }
@@ -332,6 +338,7 @@ pub fn getdel(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         Ok(Some(v)) => {
             c.out.bulk(&v);
             srv.dbs[c.db].remove(args[1]);
+            srv.notify(notify::GENERIC, "del", args[1], c.db);
             let cmd: &[u8] = if srv.cfg.bool(P::LazyfreeLazyUserDel) {
                 b"UNLINK"
             } else {
@@ -355,6 +362,7 @@ pub fn getset(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         Value::Str(StrValue::from_bytes(args[2])),
         false,
     );
+    srv.notify(notify::STRING, "set", args[1], c.db);
     srv.dirty += 1;
     c.rewritten_argv = Some(vec![b"SET".to_vec(), args[1].to_vec(), args[2].to_vec()]);
 }
@@ -392,6 +400,7 @@ fn mset_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], nx: bool) {
     }
     for pair in args[1..].chunks(2) {
         srv.set_string(c.db, pair[0], pair[1], false);
+        srv.notify(notify::STRING, "set", pair[0], c.db);
     }
     srv.dirty += (args.len() / 2) as u64;
     if nx {
@@ -430,6 +439,7 @@ pub fn append(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             raw.len()
         }
     };
+    srv.notify(notify::STRING, "append", key, c.db);
     srv.dirty += 1;
     c.out.int(newlen as i64);
 }
@@ -464,6 +474,7 @@ fn incr_by(srv: &mut Server, c: &mut Client, key: &[u8], by: i64) {
         Some(o) => o.val = Value::Str(StrValue::Int(new)),
         None => srv.add_key(c.db, key, Value::Str(StrValue::Int(new))),
     }
+    srv.notify(notify::STRING, "incrby", key, c.db);
     srv.dirty += 1;
     c.out.int(new);
 }
@@ -575,6 +586,7 @@ pub fn incrbyfloat(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         Some(o) => o.val = val,
         None => srv.add_key(c.db, key, val),
     }
+    srv.notify(notify::STRING, "incrbyfloat", key, c.db);
     srv.dirty += 1;
     c.out.bulk(&new);
     // Replay must not depend on float formatting: propagate the result with KEEPTTL.
@@ -613,6 +625,7 @@ pub fn setrange(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             v[offset..].copy_from_slice(value);
             let n = v.len();
             srv.add_key(c.db, key, Value::Str(StrValue::Raw(v)));
+            srv.notify(notify::STRING, "setrange", key, c.db);
             srv.dirty += 1;
             c.out.int(n as i64);
         }
@@ -632,6 +645,7 @@ pub fn setrange(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             }
             raw[offset..offset + value.len()].copy_from_slice(value);
             let n = raw.len();
+            srv.notify(notify::STRING, "setrange", key, c.db);
             srv.dirty += 1;
             c.out.int(n as i64);
         }

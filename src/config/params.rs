@@ -17,6 +17,8 @@ pub enum ParamKind {
     Obuf,
     /// `notify-keyspace-events` class letters, kept as `notify` flag bits.
     Notify,
+    /// `save`: pairs of seconds and changes.
+    Save,
 }
 
 pub const MODIFIABLE: u8 = 0;
@@ -88,6 +90,7 @@ params! {
     ZsetMaxListpackEntries => ("zset-max-listpack-entries", Some("zset-max-ziplist-entries"), ParamKind::Int(0, i64::MAX), MODIFIABLE, "128"),
     ZsetMaxListpackValue => ("zset-max-listpack-value", Some("zset-max-ziplist-value"), ParamKind::Mem(0, i64::MAX), MODIFIABLE, "64"),
     NotifyKeyspaceEvents => ("notify-keyspace-events", None, ParamKind::Notify, MODIFIABLE, ""),
+    Save => ("save", None, ParamKind::Save, MULTI_ARG, "3600 1 300 100 60 10000"),
 }
 
 pub fn lookup(name: &str) -> Option<P> {
@@ -158,6 +161,21 @@ impl ParamDef {
                 Ok(Val::List(words))
             }
             ParamKind::Obuf => parse_obuf(args),
+            ParamKind::Save => {
+                let words: Vec<&str> = args
+                    .iter()
+                    .flat_map(|a| a.split(' '))
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                if !words.len().is_multiple_of(2)
+                    || words
+                        .iter()
+                        .any(|w| crate::resp::parse_i64(w.as_bytes()).is_none_or(|v| v < 0))
+                {
+                    return Err("Invalid save parameters".into());
+                }
+                Ok(Val::List(words.into_iter().map(String::from).collect()))
+            }
             ParamKind::Notify => crate::server::notify::parse_classes(&one())
                 .map(|f| Val::Int(f as i64))
                 .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),

@@ -22,6 +22,17 @@ pub struct Blocked {
     pub argv: Vec<Vec<u8>>,
 }
 
+impl Blocked {
+    /// The type of key the blocked command pops from.
+    pub fn key_type(&self) -> &'static str {
+        if self.def.name.starts_with("bz") {
+            "zset"
+        } else {
+            "list"
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct BlockingState {
     /// Clients waiting on each key, in arrival order.
@@ -32,6 +43,13 @@ pub struct BlockingState {
     /// Deadline the ring's block timer is armed for.
     pub timer_armed_for: Option<i64>,
     pub blocked_clients: usize,
+}
+
+impl BlockingState {
+    /// Blocked clients with a deadline (INFO clients_in_timeout_table).
+    pub fn timeouts_len(&self) -> usize {
+        self.timeouts.len()
+    }
 }
 
 /// How a blocked client leaves without being served.
@@ -126,15 +144,22 @@ impl Server {
                 continue;
             };
             for id in waiters {
-                if !self.dbs[k.0].dict.contains(&k.1) {
+                // Only a key of the type the waiters pop from can serve them (a key replaced
+                // by a string meanwhile wakes nobody).
+                let Some(ty) = self.dbs[k.0].dict.get(&k.1).map(|o| o.val.type_name()) else {
                     break;
-                }
+                };
                 let Some(&slot) = self.client_ids.get(&id) else {
                     continue;
                 };
                 let Some(mut c) = self.clients[slot as usize].take() else {
                     continue;
                 };
+                let wants = c.blocked.as_ref().map(|b| b.key_type());
+                if wants != Some(ty) {
+                    self.clients[slot as usize] = Some(c);
+                    continue;
+                }
                 self.serve_blocked(&mut c);
                 self.clients[slot as usize] = Some(c);
             }
