@@ -312,7 +312,9 @@ pub fn hrandfield(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         srv.rng = rng;
         return;
     };
-    if count < 0 && withvalues && count.unsigned_abs() > (i64::MAX / 2) as u64 {
+    if count == i64::MIN
+        || (count < 0 && withvalues && count.unsigned_abs() > (i64::MAX / 2) as u64)
+    {
         c.out.error("value is out of range");
         return;
     }
@@ -321,42 +323,25 @@ pub fn hrandfield(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         return;
     };
     let pairs = pairs_of(h);
-    let picks = super::sets::random_picks(&mut rng, pairs.len(), count);
+    let resp3 = c.out.resp3();
+    let per_item = if withvalues && !resp3 { 2 } else { 1 };
+    super::sets::reply_random_sample(c, &mut rng, pairs.len(), count, per_item, |o, i| {
+        let (k, v) = &pairs[i];
+        if withvalues && resp3 {
+            o.array(2);
+        }
+        o.bulk(k);
+        if withvalues {
+            o.bulk(v);
+        }
+    });
     srv.rng = rng;
-    reply_pairs(c, picks.iter().map(|&i| &pairs[i]), picks.len(), withvalues);
 }
 
 fn pairs_of(h: &HashValue) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut v = Vec::with_capacity(h.len());
     h.for_each(|k, val| v.push((k.to_vec(), val.to_vec())));
     v
-}
-
-fn reply_pairs<'a>(
-    c: &mut Client,
-    it: impl Iterator<Item = &'a (Vec<u8>, Vec<u8>)>,
-    n: usize,
-    withvalues: bool,
-) {
-    if withvalues && c.out.resp3() {
-        c.out.array(n);
-        for (k, v) in it {
-            c.out.array(2);
-            c.out.bulk(k);
-            c.out.bulk(v);
-        }
-    } else if withvalues {
-        c.out.array(n * 2);
-        for (k, v) in it {
-            c.out.bulk(k);
-            c.out.bulk(v);
-        }
-    } else {
-        c.out.array(n);
-        for (k, _) in it {
-            c.out.bulk(k);
-        }
-    }
 }
 
 pub fn hscan(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {

@@ -149,10 +149,10 @@ fn pop_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], end: End) {
         Ok(Some(_)) => {}
     }
     match count {
-        None => {
-            let v = pop_n(srv, c.db, key, end, 1);
-            c.out.bulk(&v[0]);
-        }
+        None => match pop_n(srv, c.db, key, end, 1).first() {
+            Some(v) => c.out.bulk(v),
+            None => c.out.null(),
+        },
         Some(0) => c.out.array(0),
         Some(n) => {
             let v = pop_n(srv, c.db, key, end, n);
@@ -562,9 +562,12 @@ fn bpop_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], end: End) {
             Err(()) => return,
             Ok(Some(q)) if !q.is_empty() => {
                 let v = pop_n(srv, c.db, key, end, 1);
+                let Some(first) = v.first() else {
+                    continue;
+                };
                 c.out.array(2);
                 c.out.bulk(key);
-                c.out.bulk(&v[0]);
+                c.out.bulk(first);
                 let name: &[u8] = if end == End::Head { b"LPOP" } else { b"RPOP" };
                 c.rewritten_argv = Some(vec![name.to_vec(), key.to_vec()]);
                 return;

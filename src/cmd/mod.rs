@@ -10,6 +10,7 @@ pub mod debug;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod memory;
 pub mod multi;
 pub mod object;
 pub mod pubsub_cmd;

@@ -20,18 +20,9 @@ fn read_set<'a>(
     read_typed(srv, c, key, Value::as_set)
 }
 
-/// Indices for a random sample of `count` of `len` items: distinct when `count >= 0`
-/// (at most `len`), with repetition for a negative count (HRANDFIELD, SRANDMEMBER,
-/// ZRANDMEMBER).
-pub fn random_picks(rng: &mut Rng, len: usize, count: i64) -> Vec<usize> {
-    if len == 0 {
-        return Vec::new();
-    }
-    if count < 0 {
-        let n = count.unsigned_abs() as usize;
-        return (0..n).map(|_| rng.below(len as u64) as usize).collect();
-    }
-    let n = (count as usize).min(len);
+/// Indices for a random sample of `count` distinct items of `len` (at most `len`).
+fn distinct_picks(rng: &mut Rng, len: usize, count: usize) -> Vec<usize> {
+    let n = count.min(len);
     let mut idx: Vec<usize> = (0..len).collect();
     if n == len {
         return idx;
@@ -43,6 +34,48 @@ pub fn random_picks(rng: &mut Rng, len: usize, count: i64) -> Vec<usize> {
     }
     idx.truncate(n);
     idx
+}
+
+/// One reply can't usefully pass this; a random sample asked for more (a huge negative count)
+/// closes the connection instead of exhausting memory.
+const SAMPLE_REPLY_MAX: usize = 1 << 30;
+
+/// Reply a random sample of `len` items (HRANDFIELD, SRANDMEMBER, ZRANDMEMBER): distinct items
+/// for `count >= 0`, `|count|` independent draws for a negative one, streamed so a huge count
+/// allocates nothing up front. `per_item` is how many reply elements `emit` writes for one item
+/// (the header counts them); `emit` writes item `i`.
+pub fn reply_random_sample(
+    c: &mut Client,
+    rng: &mut Rng,
+    len: usize,
+    count: i64,
+    per_item: usize,
+    mut emit: impl FnMut(&mut crate::resp::Out, usize),
+) {
+    if count >= 0 {
+        let picks = distinct_picks(rng, len, count as usize);
+        c.out.array(picks.len() * per_item);
+        for i in picks {
+            emit(&mut c.out, i);
+        }
+        return;
+    }
+    let n = count.unsigned_abs();
+    c.out.array((n as usize).saturating_mul(per_item));
+    let start = c.out.buf.len();
+    for k in 0..n {
+        emit(&mut c.out, rng.below(len as u64) as usize);
+        if k % 1024 == 0 && c.out.buf.len() - start > SAMPLE_REPLY_MAX {
+            log::warn!(
+                "Client id={} addr={} closed: random sample reply of {n} items is too large",
+                c.id,
+                c.addr
+            );
+            c.out.buf.truncate(start);
+            c.closing = crate::net::client::Closing::Now;
+            return;
+        }
+    }
 }
 
 pub fn sadd(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
@@ -186,7 +219,7 @@ pub fn spop(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
                 (s.members(), true)
             } else {
                 let members = s.members();
-                let picks = random_picks(&mut rng, members.len(), count as i64);
+                let picks = distinct_picks(&mut rng, members.len(), count);
                 let popped: Vec<Vec<u8>> = picks.into_iter().map(|i| members[i].clone()).collect();
                 for m in &popped {
                     s.remove(m);
@@ -238,21 +271,16 @@ pub fn srandmember(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     match count {
         None => match s {
             None => c.out.null(),
-            Some(s) => {
-                let members = s.members();
-                let i = rng.below(members.len() as u64) as usize;
-                c.out.bulk(&members[i]);
-            }
+            Some(s) => match s.random(&mut rng) {
+                Some(m) => c.out.bulk(&m),
+                None => c.out.null(),
+            },
         },
         Some(n) => match s {
             None => c.out.array(0),
             Some(s) => {
                 let members = s.members();
-                let picks = random_picks(&mut rng, members.len(), n);
-                c.out.array(picks.len());
-                for i in picks {
-                    c.out.bulk(&members[i]);
-                }
+                reply_random_sample(c, &mut rng, members.len(), n, 1, |o, i| o.bulk(&members[i]));
             }
         },
     }
@@ -290,6 +318,9 @@ pub fn smove(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     {
         s.remove(m);
     }
+    // The destination counts as modified only if the member was added to it.
+    srv.touches_signalled = true;
+    srv.touch_watched(c.db, src);
     srv.notify(notify::SET, "srem", src, c.db);
     srv.delete_if_empty(c.db, src);
     let max = max_intset(srv);
@@ -304,10 +335,10 @@ pub fn smove(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         && s.add(m, max, &hasher)
     {
         srv.dirty += 1;
+        srv.touch_watched(c.db, dst);
         srv.notify(notify::SET, "sadd", dst, c.db);
     }
     srv.dirty += 1;
-    srv.touch_watched(c.db, dst);
     c.out.int(1);
 }
 

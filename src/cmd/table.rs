@@ -437,6 +437,47 @@ static PUBSUB_SUBS: &[CommandDef] = &[
     },
 ];
 
+static MEMORY_SUBS: &[CommandDef] = &[
+    CommandDef {
+        name: "usage",
+        parent: Some("memory"),
+        arity: -3,
+        flags: flags::READONLY,
+        acl: &[],
+        keys: (2, 2, 1),
+        key_specs: &[KeySpec {
+            index: 2,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RO"],
+        }],
+        tips: &[],
+        group: "server",
+        since: "4.0.0",
+        summary: "Estimated memory use of a key and its value.",
+        handler: memory::usage,
+        subs: &[],
+    },
+    CommandDef {
+        name: "help",
+        parent: Some("memory"),
+        arity: 2,
+        flags: flags::LOADING | flags::STALE,
+        acl: &[],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &[],
+        group: "server",
+        since: "4.0.0",
+        summary: "Help for MEMORY.",
+        handler: memory::help,
+        subs: &[],
+    },
+];
+
 static COMMAND_SUBS: &[CommandDef] = &[
     CommandDef {
         name: "count",
@@ -4461,6 +4502,21 @@ pub static COMMANDS: &[CommandDef] = &[
         summary: "Inspect the state of pub/sub.",
         handler: container_without_sub,
         subs: PUBSUB_SUBS,
+    },
+    CommandDef {
+        name: "memory",
+        parent: None,
+        arity: -2,
+        flags: 0,
+        acl: &[],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &[],
+        group: "server",
+        since: "4.0.0",
+        summary: "Inspect memory use.",
+        handler: container_without_sub,
+        subs: MEMORY_SUBS,
     },
     CommandDef {
         name: "command",

@@ -945,9 +945,18 @@ pub fn zrandmember(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         (Some(n), Some(z)) => {
             let mut all = Vec::with_capacity(z.len());
             z.for_each(|m, s| all.push((m.to_vec(), s)));
-            let picks = super::sets::random_picks(&mut rng, all.len(), n);
-            let items: Vec<(Vec<u8>, f64)> = picks.into_iter().map(|i| all[i].clone()).collect();
-            reply_members(c, &items, withscores);
+            let resp3 = c.out.resp3();
+            let per_item = if withscores && !resp3 { 2 } else { 1 };
+            super::sets::reply_random_sample(c, &mut rng, all.len(), n, per_item, |o, i| {
+                let (m, s) = &all[i];
+                if withscores && resp3 {
+                    o.array(2);
+                }
+                o.bulk(m);
+                if withscores {
+                    o.double(*s);
+                }
+            });
         }
     }
     srv.rng = rng;
@@ -973,7 +982,7 @@ fn input_of(
     c: &mut Client,
     key: &[u8],
 ) -> Result<Option<Vec<(Vec<u8>, f64)>>, ()> {
-    match srv.lookup_write(c.db, key) {
+    match srv.lookup_read(c.db, key) {
         None => Ok(None),
         Some(o) => match &o.val {
             Value::Zset(z) => {
@@ -1001,36 +1010,49 @@ fn aggregate(agg: Agg, a: f64, b: f64) -> f64 {
     }
 }
 
-/// ZUNION/ZINTER/ZDIFF and their STORE forms. `at` is the numkeys argument.
-fn zsetop(srv: &mut Server, c: &mut Client, args: &[&[u8]], at: usize, dst: Option<&[u8]>, op: Op) {
-    let name = args[0].to_ascii_lowercase();
-    let n = match crate::resp::parse_i64(args[at]) {
-        Some(n) => n,
-        None => {
-            c.out.error(NOT_INT);
-            return;
-        }
+/// ZUNION/ZINTER/ZDIFF, their STORE forms and ZINTERCARD (`card`). `at` is the numkeys
+/// argument. Inputs are looked up (and type-checked) before the options are parsed, as Redis
+/// does.
+fn zsetop(
+    srv: &mut Server,
+    c: &mut Client,
+    args: &[&[u8]],
+    at: usize,
+    dst: Option<&[u8]>,
+    op: Op,
+    card: bool,
+) {
+    let Some(n) = arg_i64(c, args[at], NOT_INT) else {
+        return;
     };
     if n < 1 {
+        let name = c.last_cmd.map_or_else(String::new, |d| d.full_name());
         c.out.error(&format!(
-            "at least 1 input key is needed for '{}' command",
-            String::from_utf8_lossy(&name)
+            "at least 1 input key is needed for '{name}' command"
         ));
         return;
     }
-    let n = n as usize;
-    if n > args.len() - at - 1 {
+    if n > (args.len() - at - 1) as i64 {
         c.out.error(SYNTAX);
         return;
     }
+    let n = n as usize;
     let keys = &args[at + 1..at + 1 + n];
+    let mut inputs = Vec::with_capacity(n);
+    for k in keys {
+        match input_of(srv, c, k) {
+            Err(()) => return,
+            Ok(v) => inputs.push(v),
+        }
+    }
     let mut weights = vec![1.0f64; n];
     let mut agg = Agg::Sum;
     let mut withscores = false;
+    let mut limit = 0usize;
     let mut j = at + 1 + n;
     while j < args.len() {
-        let left = args.len() - j - 1;
-        if op != Op::Diff && eq_ic(args[j], "weights") && left >= n {
+        let remaining = args.len() - j;
+        if op != Op::Diff && !card && remaining > n && eq_ic(args[j], "weights") {
             for (w, a) in weights.iter_mut().zip(&args[j + 1..j + 1 + n]) {
                 match parse_f64(a) {
                     Some(v) => *w = v,
@@ -1040,8 +1062,8 @@ fn zsetop(srv: &mut Server, c: &mut Client, args: &[&[u8]], at: usize, dst: Opti
                     }
                 }
             }
-            j += n;
-        } else if op != Op::Diff && eq_ic(args[j], "aggregate") && left >= 1 {
+            j += n + 1;
+        } else if op != Op::Diff && !card && remaining >= 2 && eq_ic(args[j], "aggregate") {
             let a = args[j + 1];
             agg = if eq_ic(a, "sum") {
                 Agg::Sum
@@ -1053,23 +1075,30 @@ fn zsetop(srv: &mut Server, c: &mut Client, args: &[&[u8]], at: usize, dst: Opti
                 c.out.error(SYNTAX);
                 return;
             };
-            j += 1;
-        } else if dst.is_none() && eq_ic(args[j], "withscores") {
+            j += 2;
+        } else if dst.is_none() && !card && eq_ic(args[j], "withscores") {
             withscores = true;
+            j += 1;
+        } else if card && remaining >= 2 && eq_ic(args[j], "limit") {
+            match crate::resp::parse_i64(args[j + 1]) {
+                Some(l) if l >= 0 => limit = l as usize,
+                _ => {
+                    c.out.error("LIMIT can't be negative");
+                    return;
+                }
+            }
+            j += 2;
         } else {
             c.out.error(SYNTAX);
             return;
         }
-        j += 1;
-    }
-    let mut inputs = Vec::with_capacity(n);
-    for k in keys {
-        match input_of(srv, c, k) {
-            Err(()) => return,
-            Ok(v) => inputs.push(v),
-        }
     }
     let result = combine(op, agg, &inputs, &weights);
+    if card {
+        let k = result.len();
+        c.out.int(if limit > 0 { k.min(limit) } else { k } as i64);
+        return;
+    }
     match dst {
         Some(d) => {
             let event = match op {
@@ -1173,37 +1202,25 @@ fn combine(
 }
 
 pub fn zunion(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    zsetop(srv, c, args, 1, None, Op::Union)
+    zsetop(srv, c, args, 1, None, Op::Union, false)
 }
 pub fn zinter(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    zsetop(srv, c, args, 1, None, Op::Inter)
+    zsetop(srv, c, args, 1, None, Op::Inter, false)
 }
 pub fn zdiff(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    zsetop(srv, c, args, 1, None, Op::Diff)
+    zsetop(srv, c, args, 1, None, Op::Diff, false)
 }
 pub fn zunionstore(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    zsetop(srv, c, args, 2, Some(args[1]), Op::Union)
+    zsetop(srv, c, args, 2, Some(args[1]), Op::Union, false)
 }
 pub fn zinterstore(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    zsetop(srv, c, args, 2, Some(args[1]), Op::Inter)
+    zsetop(srv, c, args, 2, Some(args[1]), Op::Inter, false)
 }
 pub fn zdiffstore(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    zsetop(srv, c, args, 2, Some(args[1]), Op::Diff)
+    zsetop(srv, c, args, 2, Some(args[1]), Op::Diff, false)
 }
-
 pub fn zintercard(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let Some((keys, limit)) = super::sets::parse_card_args(c, args) else {
-        return;
-    };
-    let mut inputs = Vec::with_capacity(keys.len());
-    for k in &keys {
-        match input_of(srv, c, k) {
-            Err(()) => return,
-            Ok(v) => inputs.push(v),
-        }
-    }
-    let n = combine(Op::Inter, Agg::Sum, &inputs, &vec![1.0; keys.len()]).len();
-    c.out.int(if limit > 0 { n.min(limit) } else { n } as i64);
+    zsetop(srv, c, args, 1, None, Op::Inter, true)
 }
 
 pub fn zscan(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {

@@ -421,10 +421,15 @@ impl<V> Dict<V> {
 
     /// A uniformly chosen bucket's random entry (what RANDOMKEY and eviction sampling use).
     pub fn random_entry(&mut self, rng: &mut crate::db::Rng) -> Option<(&[u8], &V)> {
+        self.step_if_rehashing();
+        self.random_entry_ro(rng)
+    }
+
+    /// The same without the rehash step, for callers holding a shared reference.
+    pub fn random_entry_ro(&self, rng: &mut crate::db::Rng) -> Option<(&[u8], &V)> {
         if self.is_empty() {
             return None;
         }
-        self.step_if_rehashing();
         // Pick a non-empty bucket: in the old table only past the rehash index.
         let (t, b) = loop {
             if let Some(idx) = self.rehash_idx {

@@ -10,6 +10,9 @@ pub struct Out {
     pub resp: u8,
     /// Codes of the error replies written since the server last collected them (errorstats).
     pub errors: Vec<String>,
+    /// Pub/sub frames written by the running command (start, end): they reach the client even
+    /// when its replies are off, as Redis's CLIENT_PUSHING allows.
+    pub push_frames: Vec<(usize, usize)>,
 }
 
 /// Format a double as Redis's `%.17g` (through libc so that every digit matches).
@@ -46,6 +49,7 @@ impl Out {
             buf: Vec::new(),
             resp: 2,
             errors: Vec::new(),
+            push_frames: Vec::new(),
         }
     }
 

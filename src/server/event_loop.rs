@@ -258,6 +258,7 @@ impl Server {
             blocking: Default::default(),
             serving_blocked: false,
             block_timer_spec: Box::new(types::Timespec::new()),
+            touches_signalled: false,
         })
     }
 

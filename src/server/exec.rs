@@ -208,16 +208,27 @@ impl Server {
             c.reply_mode = ReplyMode::Skip;
         }
         let out_before = c.out.buf.len();
+        // Frames written to this client by other clients' commands were sent or are kept.
+        c.out.push_frames.clear();
         self.running_client = Some(c.id);
         self.self_out.resp = c.out.resp;
         self.dispatch(c, args);
         self.running_client = None;
         if matches!(c.reply_mode, ReplyMode::Off | ReplyMode::Skip) {
+            let pushes: Vec<u8> = c
+                .out
+                .push_frames
+                .iter()
+                .filter(|&&(s, e)| s >= out_before && e <= c.out.buf.len())
+                .flat_map(|&(s, e)| c.out.buf[s..e].to_vec())
+                .collect();
             c.out.buf.truncate(out_before);
+            c.out.buf.extend_from_slice(&pushes);
             if c.reply_mode == ReplyMode::Skip {
                 c.reply_mode = ReplyMode::On;
             }
         }
+        c.out.push_frames.clear();
         if !self.self_out.buf.is_empty() {
             // Messages this command published to its own client go before its reply.
             let msgs = std::mem::take(&mut self.self_out.buf);
@@ -326,7 +337,8 @@ impl Server {
         let changed = self.dirty > dirty_before;
         // WATCH: every key the command names is touched when it changed data (Redis's
         // signalModifiedKey calls, made here once from the key specs).
-        if changed && !self.watches.is_empty() && def.flags & flags::WRITE != 0 {
+        let signalled = std::mem::take(&mut self.touches_signalled);
+        if changed && !self.watches.is_empty() && def.flags & flags::WRITE != 0 && !signalled {
             for (i, _) in crate::cmd::command_cmd::keys_with_flags(def, args) {
                 self.touch_watched(c.db, args[i]);
             }

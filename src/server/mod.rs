@@ -125,6 +125,8 @@ pub struct Server {
     /// A blocked client's command is being re-run to serve it.
     pub serving_blocked: bool,
     pub block_timer_spec: Box<io_uring::types::Timespec>,
+    /// The running command touched watched keys itself (a key it names may be unchanged).
+    pub touches_signalled: bool,
 }
 
 impl Server {

@@ -20,6 +20,7 @@ pub struct PubSub {
 
 /// Write a pub/sub message frame (`message`, `pmessage`, `subscribe`, ...).
 pub fn write_message(out: &mut Out, parts: &[&[u8]], count: Option<i64>) {
+    let start = out.buf.len();
     out.push(parts.len() + usize::from(count.is_some()));
     for p in parts {
         out.bulk(p);
@@ -27,6 +28,7 @@ pub fn write_message(out: &mut Out, parts: &[&[u8]], count: Option<i64>) {
     if let Some(n) = count {
         out.int(n);
     }
+    out.push_frames.push((start, out.buf.len()));
 }
 
 impl Server {

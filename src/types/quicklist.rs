@@ -255,6 +255,8 @@ impl Quicklist {
                 let p = lp.seek(off as i64).expect("located");
                 lp.replace(p, v);
                 if lp.bytes() > SIZE_SAFETY_LIMIT.max(limit_bytes(fill)) && lp.len() > 1 {
+                    // Too big now: give the replaced element a node of its own.
+                    self.split_node(ni, off + 1);
                     self.split_node(ni, off);
                 }
             }
@@ -287,6 +289,9 @@ impl Quicklist {
 
     /// Split node `ni` so that its elements from `at` on form a new node after it.
     fn split_node(&mut self, ni: usize, at: usize) {
+        if at == 0 || at >= self.nodes[ni].count() {
+            return;
+        }
         if let QlNode::Packed(lp) = &mut self.nodes[ni] {
             let tail = lp.split_off(at);
             if !tail.is_empty() {
@@ -570,13 +575,21 @@ mod tests {
     #[test]
     fn push_pop_insert_against_model() {
         let mut rng = crate::db::Rng::from_seed(7);
-        for fill in [-2i64, 1, 3, 5] {
+        for fill in [-2i64, -1, -5, 1, 3, 5, 16] {
             let mut q = Quicklist::new();
             let mut m: VecDeque<Vec<u8>> = VecDeque::new();
             for step in 0..4000 {
                 let r = rng.next_u64();
-                let v = format!("v{}", r % 1000).into_bytes();
-                match r % 8 {
+                let mut v = format!("v{}", r % 1000).into_bytes();
+                if r % 5 == 0 {
+                    v = vec![b'x'; (r >> 30) as usize % 10000];
+                }
+                match r % 9 {
+                    8 if !m.is_empty() => {
+                        let i = (r as usize / 9) % m.len();
+                        assert!(q.set(i, &v, fill));
+                        m[i] = v;
+                    }
                     0 | 1 => {
                         q.push(End::Head, &v, fill);
                         m.push_front(v);
@@ -604,6 +617,10 @@ mod tests {
                     _ => {}
                 }
                 assert_eq!(q.len(), m.len(), "step {step}");
+                assert!(
+                    q.nodes().iter().all(|n| n.count() > 0),
+                    "empty node at step {step}"
+                );
             }
             assert_eq!(all(&q), m.iter().cloned().collect::<Vec<_>>());
             let n = q.len();

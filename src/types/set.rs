@@ -147,13 +147,13 @@ impl SetValue {
         v
     }
 
-    pub fn random(&mut self, rng: &mut Rng) -> Option<Vec<u8>> {
+    pub fn random(&self, rng: &mut Rng) -> Option<Vec<u8>> {
         match self {
             SetValue::Ints(s) => {
                 let n = s.len();
                 (n > 0).then(|| crate::types::listpack::itoa(s.get(rng.below(n as u64) as usize)))
             }
-            SetValue::Table(d) => d.random_entry(rng).map(|(k, _)| k.to_vec()),
+            SetValue::Table(d) => d.random_entry_ro(rng).map(|(k, _)| k.to_vec()),
         }
     }
 
