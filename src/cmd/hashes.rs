@@ -19,7 +19,7 @@ fn read_hash<'a>(
     srv: &'a mut Server,
     c: &mut Client,
     key: &[u8],
-) -> Result<Option<&'a HashValue>, ()> {
+) -> Result<Option<&'a HashValue>, super::Replied> {
     read_typed(srv, c, key, Value::as_hash)
 }
 
@@ -31,7 +31,7 @@ fn hash_or_create<'a>(
     key: &[u8],
 ) -> Option<&'a mut HashValue> {
     match write_typed(srv, c, key, Value::as_hash_mut) {
-        Err(()) => return None,
+        Err(_) => return None,
         Ok(Some(_)) => {}
         Ok(None) => srv.add_key(c.db, key, Value::Hash(HashValue::new())),
     }
@@ -42,7 +42,7 @@ fn hash_or_create<'a>(
 }
 
 fn set_fields(srv: &mut Server, c: &mut Client, args: &[&[u8]], name: &str) -> Option<usize> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         c.out
             .error(&format!("wrong number of arguments for '{name}' command"));
         return None;
@@ -93,7 +93,7 @@ pub fn hsetnx(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 
 pub fn hget(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     match read_hash(srv, c, args[1]) {
-        Err(()) => {}
+        Err(_) => {}
         Ok(h) => match h.and_then(|h| h.get(args[2])) {
             Some(v) => c.out.bulk(&v),
             None => c.out.null(),
@@ -116,7 +116,7 @@ pub fn hmget(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 pub fn hdel(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let mut n = 0;
     match write_typed(srv, c, args[1], Value::as_hash_mut) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => {}
         Ok(Some(h)) => {
             for f in &args[2..] {
@@ -297,7 +297,7 @@ pub fn hrandfield(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     };
     let mut rng = srv.rng.clone();
     let h = match read_hash(srv, c, args[1]) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(h) => h,
     };
     let Some(count) = count else {
@@ -348,12 +348,16 @@ pub fn hscan(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let Some(cursor) = super::keys::parse_cursor(c, args[2]) else {
         return;
     };
+    let h = match read_hash(srv, c, args[1]) {
+        Err(_) => return,
+        Ok(h) => h,
+    };
+    if h.is_none() {
+        super::keys::reply_scan(c, 0, &[]);
+        return;
+    }
     let Some(opts) = super::keys::parse_scan_opts(c, args, 3, false) else {
         return;
-    };
-    let h = match read_hash(srv, c, args[1]) {
-        Err(()) => return,
-        Ok(h) => h,
     };
     let mut items: Vec<Vec<u8>> = Vec::new();
     let mut next = 0;

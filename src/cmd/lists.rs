@@ -21,7 +21,7 @@ fn read_list<'a>(
     srv: &'a mut Server,
     c: &mut Client,
     key: &[u8],
-) -> Result<Option<&'a Quicklist>, ()> {
+) -> Result<Option<&'a Quicklist>, super::Replied> {
     read_typed(srv, c, key, Value::as_list)
 }
 
@@ -29,7 +29,7 @@ fn write_list<'a>(
     srv: &'a mut Server,
     c: &mut Client,
     key: &[u8],
-) -> Result<Option<&'a mut Quicklist>, ()> {
+) -> Result<Option<&'a mut Quicklist>, super::Replied> {
     write_typed(srv, c, key, Value::as_list_mut)
 }
 
@@ -56,7 +56,7 @@ fn push_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], end: End, only
     let key = args[1];
     let f = fill(srv);
     let len = match write_list(srv, c, key) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(Some(q)) => {
             for v in &args[2..] {
                 q.push(end, v, f);
@@ -137,7 +137,7 @@ fn pop_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], end: End) {
     };
     let key = args[1];
     match read_list(srv, c, key) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => {
             if count.is_some() {
                 c.out.null_array();
@@ -182,7 +182,7 @@ pub fn lindex(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         return;
     };
     match read_list(srv, c, args[1]) {
-        Err(()) => {}
+        Err(_) => {}
         Ok(None) => c.out.null(),
         Ok(Some(q)) => match q.norm_index(i).and_then(|j| q.get(j)) {
             Some(v) => c.out.bulk(&v.to_vec()),
@@ -197,7 +197,7 @@ pub fn lset(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     };
     let f = fill(srv);
     match write_list(srv, c, args[1]) {
-        Err(()) => {}
+        Err(_) => {}
         Ok(None) => c.out.error(NO_SUCH_KEY),
         Ok(Some(q)) => match q.norm_index(i) {
             Some(j) => {
@@ -219,7 +219,7 @@ pub fn lrange(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         return;
     };
     match read_list(srv, c, args[1]) {
-        Err(()) => {}
+        Err(_) => {}
         Ok(None) => c.out.array(0),
         Ok(Some(q)) => match clamp_range(start, end, q.len()) {
             None => c.out.array(0),
@@ -246,7 +246,7 @@ pub fn linsert(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     };
     let f = fill(srv);
     let len = match write_list(srv, c, args[1]) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => {
             c.out.int(0);
             return;
@@ -282,7 +282,7 @@ pub fn lrem(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         return;
     };
     let removed = match write_list(srv, c, args[1]) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => 0,
         Ok(Some(q)) => q.remove_matching(count < 0, count.unsigned_abs() as usize, |v| {
             v.eq_bytes(args[3])
@@ -304,7 +304,7 @@ pub fn ltrim(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         return;
     };
     let removed = match write_list(srv, c, args[1]) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => {
             c.out.ok();
             return;
@@ -379,7 +379,7 @@ pub fn lpos(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         i += 2;
     }
     let q = match read_list(srv, c, args[1]) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => {
             if count.is_some() {
                 c.out.array(0);
@@ -497,7 +497,7 @@ fn lmove_generic(
     };
     let (src, dst) = (args[1], args[2]);
     let has = match read_list(srv, c, src) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(q) => q.is_some_and(|q| !q.is_empty()),
     };
     if has {
@@ -559,7 +559,7 @@ fn bpop_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], end: End) {
     let keys = &args[1..args.len() - 1];
     for key in keys {
         match read_list(srv, c, key) {
-            Err(()) => return,
+            Err(_) => return,
             Ok(Some(q)) if !q.is_empty() => {
                 let v = pop_n(srv, c.db, key, end, 1);
                 let Some(first) = v.first() else {
@@ -652,7 +652,7 @@ fn mpop_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], blocking: bool
     };
     for key in &keys {
         match read_list(srv, c, key) {
-            Err(()) => return,
+            Err(_) => return,
             Ok(Some(q)) if !q.is_empty() => {
                 let v = pop_n(srv, c.db, key, end, count);
                 c.out.array(2);

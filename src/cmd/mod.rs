@@ -308,6 +308,10 @@ pub fn arg_i64(c: &mut Client, a: &[u8], err: &str) -> Option<i64> {
     }
 }
 
+/// The error of a lookup that already wrote its error reply (WRONGTYPE).
+#[derive(Debug)]
+pub struct Replied;
+
 /// A key's value projected to one type for reading: Ok(None) when missing, Err after replying
 /// WRONGTYPE.
 pub fn read_typed<'a, T: ?Sized>(
@@ -315,14 +319,14 @@ pub fn read_typed<'a, T: ?Sized>(
     c: &mut Client,
     key: &[u8],
     proj: fn(&crate::types::Value) -> Option<&T>,
-) -> Result<Option<&'a T>, ()> {
+) -> Result<Option<&'a T>, Replied> {
     match srv.lookup_read(c.db, key) {
         None => Ok(None),
         Some(o) => match proj(&o.val) {
             Some(t) => Ok(Some(t)),
             None => {
                 c.out.error(WRONGTYPE);
-                Err(())
+                Err(Replied)
             }
         },
     }
@@ -334,14 +338,14 @@ pub fn write_typed<'a, T: ?Sized>(
     c: &mut Client,
     key: &[u8],
     proj: fn(&mut crate::types::Value) -> Option<&mut T>,
-) -> Result<Option<&'a mut T>, ()> {
+) -> Result<Option<&'a mut T>, Replied> {
     match srv.lookup_write(c.db, key) {
         None => Ok(None),
         Some(o) => match proj(&mut o.val) {
             Some(t) => Ok(Some(t)),
             None => {
                 c.out.error(WRONGTYPE);
-                Err(())
+                Err(Replied)
             }
         },
     }
@@ -362,12 +366,8 @@ pub fn wrong_type(srv: &mut Server, c: &mut Client, key: &[u8], type_name: &str)
 pub fn arg_positive(c: &mut Client, a: &[u8]) -> Option<i64> {
     match parse_i64(a) {
         Some(v) if v >= 0 => Some(v),
-        Some(_) => {
+        _ => {
             c.out.error("value is out of range, must be positive");
-            None
-        }
-        None => {
-            c.out.error(NOT_INT);
             None
         }
     }

@@ -16,7 +16,7 @@ fn read_set<'a>(
     srv: &'a mut Server,
     c: &mut Client,
     key: &[u8],
-) -> Result<Option<&'a SetValue>, ()> {
+) -> Result<Option<&'a SetValue>, super::Replied> {
     read_typed(srv, c, key, Value::as_set)
 }
 
@@ -82,7 +82,7 @@ pub fn sadd(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let max = max_intset(srv);
     let hasher = srv.hasher.clone();
     match write_typed(srv, c, args[1], Value::as_set_mut) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(Some(_)) => {}
         Ok(None) => {
             let s = SetValue::for_member(args[2], &hasher);
@@ -110,7 +110,7 @@ pub fn sadd(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 pub fn srem(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let mut removed = 0;
     match write_typed(srv, c, args[1], Value::as_set_mut) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => {}
         Ok(Some(s)) => {
             for m in &args[2..] {
@@ -161,7 +161,7 @@ fn reply_set(c: &mut Client, members: &[Vec<u8>]) {
 
 pub fn smembers(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     match read_set(srv, c, args[1]) {
-        Err(()) => {}
+        Err(_) => {}
         Ok(None) => c.out.set(0),
         Ok(Some(s)) => {
             let out = &mut c.out;
@@ -180,7 +180,7 @@ pub fn spop(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     if args.len() == 2 {
         let mut rng = srv.rng.clone();
         let m = match write_typed(srv, c, key, Value::as_set_mut) {
-            Err(()) => return,
+            Err(_) => return,
             Ok(None) => {
                 c.out.null();
                 return;
@@ -205,7 +205,7 @@ pub fn spop(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let count = count as usize;
     let mut rng = srv.rng.clone();
     let (popped, all) = match write_typed(srv, c, key, Value::as_set_mut) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => {
             c.out.set(0);
             return;
@@ -265,7 +265,7 @@ pub fn srandmember(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     };
     let mut rng = srv.rng.clone();
     let s = match read_set(srv, c, args[1]) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(s) => s,
     };
     match count {
@@ -290,11 +290,8 @@ pub fn srandmember(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 pub fn smove(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let (src, dst, m) = (args[1], args[2], args[3]);
     let has = match read_set(srv, c, src) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => {
-            if super::wrong_type(srv, c, dst, "set") {
-                return;
-            }
             c.out.int(0);
             return;
         }
@@ -354,7 +351,7 @@ fn gather(srv: &mut Server, c: &mut Client, keys: &[&[u8]]) -> Option<Vec<Option
     let mut v = Vec::with_capacity(keys.len());
     for k in keys {
         match read_set(srv, c, k) {
-            Err(()) => return None,
+            Err(_) => return None,
             Ok(s) => v.push(s.cloned()),
         }
     }
@@ -517,12 +514,16 @@ pub fn sscan(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let Some(cursor) = super::keys::parse_cursor(c, args[2]) else {
         return;
     };
+    let s = match read_set(srv, c, args[1]) {
+        Err(_) => return,
+        Ok(s) => s,
+    };
+    if s.is_none() {
+        super::keys::reply_scan(c, 0, &[]);
+        return;
+    }
     let Some(opts) = super::keys::parse_scan_opts(c, args, 3, false) else {
         return;
-    };
-    let s = match read_set(srv, c, args[1]) {
-        Err(()) => return,
-        Ok(s) => s,
     };
     let mut items = Vec::new();
     let mut next = 0;

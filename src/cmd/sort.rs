@@ -84,6 +84,16 @@ fn sort_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], readonly: bool
         j += 1;
     }
     let db = c.db;
+    // Redis converts a sorted set it sorts to the skiplist encoding (sortCommandGeneric does
+    // zsetConvert); OBJECT ENCODING shows it afterwards, so forkv does the same.
+    let hasher = srv.hasher.clone();
+    if let Some(z) = srv.dbs[db]
+        .dict
+        .get_mut(args[1])
+        .and_then(|o| o.val.as_zset_mut())
+    {
+        z.to_skiplist(&hasher);
+    }
     // The elements in the source's natural order (a sorted set by rank).
     let (elems, is_set) = match srv.lookup_read(db, args[1]) {
         None => (Vec::new(), false),
@@ -160,10 +170,19 @@ fn sort_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], readonly: bool
                     it.cmp = Some(byval);
                 }
             } else {
-                let s = std::str::from_utf8(&byval).unwrap_or("").trim_start();
-                match super::parse_f64(s.as_bytes()) {
-                    Some(v) => it.score = v,
-                    None => conversion_error = true,
+                // strtod: leading blanks skipped, an empty string reads as 0.
+                let start = byval
+                    .iter()
+                    .position(|b| !b.is_ascii_whitespace())
+                    .unwrap_or(byval.len());
+                let s = &byval[start..];
+                if s.is_empty() {
+                    it.score = 0.0;
+                } else {
+                    match super::parse_f64(s) {
+                        Some(v) => it.score = v,
+                        None => conversion_error = true,
+                    }
                 }
             }
         }

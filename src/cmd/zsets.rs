@@ -12,6 +12,9 @@ use crate::types::Value;
 use crate::types::skiplist::{LexBound, LexRange, ScoreRange};
 use crate::types::zset::{ZsetLimits, ZsetValue};
 
+/// Members with their scores, in order.
+type Scored = Vec<(Vec<u8>, f64)>;
+
 fn limits(srv: &Server) -> ZsetLimits {
     ZsetLimits {
         max_entries: srv.cfg.int(P::ZsetMaxListpackEntries) as usize,
@@ -23,7 +26,7 @@ fn read_zset<'a>(
     srv: &'a mut Server,
     c: &mut Client,
     key: &[u8],
-) -> Result<Option<&'a ZsetValue>, ()> {
+) -> Result<Option<&'a ZsetValue>, super::Replied> {
     read_typed(srv, c, key, Value::as_zset)
 }
 
@@ -169,7 +172,7 @@ fn zadd_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], mut f: ZaddFla
         i += 1;
     }
     let rest = &args[i..];
-    if rest.is_empty() || rest.len() % 2 != 0 {
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
         c.out.error(SYNTAX);
         return;
     }
@@ -178,7 +181,7 @@ fn zadd_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], mut f: ZaddFla
             .error("XX and NX options at the same time are not compatible");
         return;
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         c.out
             .error("GT, LT, and/or NX options at the same time are not compatible");
         return;
@@ -201,7 +204,7 @@ fn zadd_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], mut f: ZaddFla
     let lim = limits(srv);
     let hasher = srv.hasher.clone();
     match write_typed(srv, c, key, Value::as_zset_mut) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(Some(_)) => {}
         Ok(None) => {
             if f.xx {
@@ -292,7 +295,7 @@ pub fn zincrby(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 pub fn zrem(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let mut n = 0;
     match write_typed(srv, c, args[1], Value::as_zset_mut) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => {}
         Ok(Some(z)) => {
             for m in &args[2..] {
@@ -372,18 +375,30 @@ enum RangeType {
     Lex,
 }
 
-/// Members selected by a range over `z`, in reply order.
-fn select_range(
-    z: &ZsetValue,
+/// A parsed ZRANGE request.
+struct RangeSpec<'a> {
     rt: RangeType,
     rev: bool,
     start: i64,
     end: i64,
-    score: Option<&ScoreRange>,
-    lex: Option<&LexRange>,
+    score: Option<&'a ScoreRange>,
+    lex: Option<&'a LexRange>,
     offset: i64,
     limit: i64,
-) -> Vec<(Vec<u8>, f64)> {
+}
+
+/// Members selected by a range over `z`, in reply order.
+fn select_range(z: &ZsetValue, spec: &RangeSpec<'_>) -> Scored {
+    let RangeSpec {
+        rt,
+        rev,
+        start,
+        end,
+        score,
+        lex,
+        offset,
+        limit,
+    } = *spec;
     let n = z.len();
     let mut out = Vec::new();
     match rt {
@@ -448,7 +463,6 @@ fn zrange_generic(
     let mut withscores = false;
     let mut offset: i64 = 0;
     let mut limit: i64 = -1;
-    let mut has_limit = false;
     let mut j = at + 3;
     while j < args.len() {
         let left = args.len() - j - 1;
@@ -464,7 +478,6 @@ fn zrange_generic(
             };
             offset = o;
             limit = l;
-            has_limit = true;
             j += 2;
         } else if rev.is_none() && eq_ic(a, "rev") {
             rev = Some(true);
@@ -482,7 +495,7 @@ fn zrange_generic(
     if rt == RangeType::Auto {
         rt = RangeType::Rank;
     }
-    if has_limit && limit != -1 && rt == RangeType::Rank || has_limit && rt == RangeType::Rank {
+    if limit != -1 && rt == RangeType::Rank {
         c.out.error(
             "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
         );
@@ -526,18 +539,20 @@ fn zrange_generic(
         },
     }
     let items = match read_zset(srv, c, key) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => Vec::new(),
         Ok(Some(z)) => select_range(
             z,
-            rt,
-            rev,
-            start,
-            end,
-            score.as_ref(),
-            lex.as_ref(),
-            offset,
-            limit,
+            &RangeSpec {
+                rt,
+                rev,
+                start,
+                end,
+                score: score.as_ref(),
+                lex: lex.as_ref(),
+                offset,
+                limit,
+            },
         ),
     };
     match store {
@@ -649,7 +664,7 @@ fn zremrange_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], rt: Range
         }
     }
     let removed = match write_typed(srv, c, key, Value::as_zset_mut) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => 0,
         Ok(Some(z)) => {
             let span = match rt {
@@ -740,7 +755,7 @@ fn zpop_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], max: bool) {
         None => None,
     };
     match read_zset(srv, c, args[1]) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(None) => {
             c.out.array(0);
             return;
@@ -783,7 +798,7 @@ fn bzpop_generic(
 ) {
     for key in keys {
         match read_zset(srv, c, key) {
-            Err(()) => return,
+            Err(_) => return,
             Ok(Some(z)) if !z.is_empty() => {
                 let n = z.len();
                 let items = pop_members(srv, c.db, key, max, count.unwrap_or(1));
@@ -931,7 +946,7 @@ pub fn zrandmember(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     }
     let mut rng = srv.rng.clone();
     let z = match read_zset(srv, c, args[1]) {
-        Err(()) => return,
+        Err(_) => return,
         Ok(z) => z,
     };
     match (count, z) {
@@ -981,7 +996,7 @@ fn input_of(
     srv: &mut Server,
     c: &mut Client,
     key: &[u8],
-) -> Result<Option<Vec<(Vec<u8>, f64)>>, ()> {
+) -> Result<Option<Scored>, super::Replied> {
     match srv.lookup_read(c.db, key) {
         None => Ok(None),
         Some(o) => match &o.val {
@@ -993,7 +1008,7 @@ fn input_of(
             Value::Set(s) => Ok(Some(s.members().into_iter().map(|m| (m, 1.0)).collect())),
             _ => {
                 c.out.error(super::WRONGTYPE);
-                Err(())
+                Err(super::Replied)
             }
         },
     }
@@ -1041,7 +1056,7 @@ fn zsetop(
     let mut inputs = Vec::with_capacity(n);
     for k in keys {
         match input_of(srv, c, k) {
-            Err(()) => return,
+            Err(_) => return,
             Ok(v) => inputs.push(v),
         }
     }
@@ -1113,12 +1128,7 @@ fn zsetop(
 }
 
 /// Combine inputs; the result is sorted by score then member, as a sorted set would hold it.
-fn combine(
-    op: Op,
-    agg: Agg,
-    inputs: &[Option<Vec<(Vec<u8>, f64)>>],
-    weights: &[f64],
-) -> Vec<(Vec<u8>, f64)> {
+fn combine(op: Op, agg: Agg, inputs: &[Option<Scored>], weights: &[f64]) -> Vec<(Vec<u8>, f64)> {
     use std::collections::HashMap;
     let weighted = |s: f64, w: f64| {
         let r = s * w;
@@ -1227,12 +1237,16 @@ pub fn zscan(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let Some(cursor) = super::keys::parse_cursor(c, args[2]) else {
         return;
     };
+    let z = match read_zset(srv, c, args[1]) {
+        Err(_) => return,
+        Ok(z) => z,
+    };
+    if z.is_none() {
+        super::keys::reply_scan(c, 0, &[]);
+        return;
+    }
     let Some(opts) = super::keys::parse_scan_opts(c, args, 3, false) else {
         return;
-    };
-    let z = match read_zset(srv, c, args[1]) {
-        Err(()) => return,
-        Ok(z) => z,
     };
     let mut pairs: Vec<(Vec<u8>, f64)> = Vec::new();
     let mut next = 0;

@@ -187,10 +187,15 @@ impl Server {
         }
     }
 
-    /// Output for a client that is not the one running: stamp it and have it sent.
+    /// Output for a client that is not the one running: stamp it and have it sent. A client
+    /// leaving a blocking command resumes the commands it pipelined behind it.
     pub fn after_reply(&mut self, c: &mut Client) {
         c.mark_output(self.stamp());
         self.pending_send.push(c.slot);
+        if c.blocked.is_none() && !c.pending_input {
+            c.pending_input = true;
+            self.pending_input.push_back(c.slot);
+        }
     }
 
     /// Reply to and release a blocked client without serving it (timeout, CLIENT UNBLOCK).

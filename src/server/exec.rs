@@ -88,7 +88,8 @@ impl Server {
         let mut ranges = Vec::new();
         let mut inline = Vec::new();
         let mut more = false;
-        while c.closing == Closing::No {
+        // A blocked client's further commands wait until it is served or times out.
+        while c.closing == Closing::No && c.blocked.is_none() {
             if budget == 0 || c.qpos - start_pos >= super::event_loop::INPUT_BUDGET {
                 more = true;
                 break;

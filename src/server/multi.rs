@@ -21,6 +21,9 @@ pub struct ClientWatch {
     dirty: bool,
 }
 
+/// A watched key and its watchers.
+type WatchEntry = ((usize, Vec<u8>), Vec<ClientId>);
+
 #[derive(Default)]
 pub struct Watches {
     by_key: HashMap<(usize, Vec<u8>), Vec<ClientId>>,
@@ -134,7 +137,7 @@ impl Server {
         if self.watches.by_key.is_empty() {
             return;
         }
-        let entries: Vec<((usize, Vec<u8>), Vec<ClientId>)> = self
+        let entries: Vec<WatchEntry> = self
             .watches
             .by_key
             .iter()

@@ -104,14 +104,14 @@ impl HashValue {
         if let HashValue::Listpack(_) = self {
             for l in lens {
                 if l > lim.max_value {
-                    self.to_table(hasher);
+                    self.convert_to_table(hasher);
                     return;
                 }
             }
         }
     }
 
-    pub fn to_table(&mut self, hasher: &KeyHasher) {
+    pub fn convert_to_table(&mut self, hasher: &KeyHasher) {
         if let HashValue::Listpack(lp) = self {
             let mut d: Dict<Box<[u8]>> = Dict::new(hasher.clone());
             let mut it = lp.iter();
@@ -142,7 +142,7 @@ impl HashValue {
         if let HashValue::Listpack(lp) = self
             && lp.len() / 2 > lim.max_entries
         {
-            self.to_table(hasher);
+            self.convert_to_table(hasher);
         }
         new
     }

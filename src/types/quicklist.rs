@@ -581,7 +581,7 @@ mod tests {
             for step in 0..4000 {
                 let r = rng.next_u64();
                 let mut v = format!("v{}", r % 1000).into_bytes();
-                if r % 5 == 0 {
+                if r.is_multiple_of(5) {
                     v = vec![b'x'; (r >> 30) as usize % 10000];
                 }
                 match r % 9 {

@@ -78,7 +78,7 @@ impl SetValue {
         }
     }
 
-    fn to_table(&mut self, hasher: &KeyHasher) {
+    fn convert_to_table(&mut self, hasher: &KeyHasher) {
         if let SetValue::Ints(s) = self {
             let mut d = Dict::new(hasher.clone());
             for v in s.iter() {
@@ -97,11 +97,11 @@ impl SetValue {
                         return false;
                     }
                     if s.len() > max_intset {
-                        self.to_table(hasher);
+                        self.convert_to_table(hasher);
                     }
                     return true;
                 }
-                None => self.to_table(hasher),
+                None => self.convert_to_table(hasher),
             }
         }
         match self {

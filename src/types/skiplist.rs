@@ -235,8 +235,8 @@ impl SkipList {
                 span: (rank[0] - rank[i]) + 1,
             };
         }
-        for i in lvl..self.level {
-            self.nodes[update[i] as usize].levels[i].span += 1;
+        for (i, u) in update.iter().enumerate().take(self.level).skip(lvl) {
+            self.nodes[*u as usize].levels[i].span += 1;
         }
         self.nodes[nx as usize].backward = if update[0] == HEAD { NIL } else { update[0] };
         let f = self.fwd(nx, 0);
@@ -249,8 +249,8 @@ impl SkipList {
     }
 
     fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) {
-        for i in 0..self.level {
-            let u = update[i] as usize;
+        for (i, &u) in update.iter().enumerate().take(self.level) {
+            let u = u as usize;
             if self.nodes[u].levels[i].forward == x {
                 self.nodes[u].levels[i].span += self.nodes[x as usize].levels[i].span;
                 self.nodes[u].levels[i].span -= 1;

@@ -22,7 +22,17 @@ pub struct ZsetLimits {
     pub max_value: usize,
 }
 
-/// Redis's d2string: how a score is written into a listpack (integral values as integers).
+/// Redis's double2ll: the integer a double equals exactly, within ±LLONG_MAX/2.
+fn double2ll(v: f64) -> Option<i64> {
+    let half = (i64::MAX / 2) as f64;
+    if !(-half..=half).contains(&v) {
+        return None;
+    }
+    let l = v as i64;
+    (l as f64 == v).then_some(l)
+}
+
+/// Redis's d2string (ZSCAN scores): signed zero kept, integral values as integers.
 pub fn d2string(v: f64) -> Vec<u8> {
     if v.is_infinite() {
         return if v > 0.0 {
@@ -38,10 +48,19 @@ pub fn d2string(v: f64) -> Vec<u8> {
             b"0".to_vec()
         };
     }
-    if v > -4503599627370495.0 && v < 4503599627370496.0 && v == (v as i64) as f64 {
-        return crate::types::listpack::itoa(v as i64);
+    if let Some(l) = double2ll(v) {
+        return crate::types::listpack::itoa(l);
     }
     crate::resp::writer::fmt_g17(v).into_bytes()
+}
+
+/// How a score is written into a listpack (zzlInsertAt): an integer when the double is one
+/// (so -0 is stored as 0), else d2string.
+fn lp_score_bytes(v: f64) -> Vec<u8> {
+    match double2ll(v) {
+        Some(l) => crate::types::listpack::itoa(l),
+        None => d2string(v),
+    }
 }
 
 fn lp_score(v: LpVal<'_>) -> f64 {
@@ -151,7 +170,7 @@ impl ZsetValue {
             let sp = lp.next(q).expect("score follows member");
             let s = lp_score(lp.get(sp));
             if s > score || (s == score && lp_member_cmp(lp.get(q), m).is_gt()) {
-                let sc = d2string(score);
+                let sc = lp_score_bytes(score);
                 lp.insert_at(q, m);
                 let after = lp.next(q).expect("just inserted");
                 lp.insert_at(after, &sc);
@@ -160,7 +179,7 @@ impl ZsetValue {
             p = lp.next(sp);
         }
         lp.push_back(m);
-        lp.push_back(&d2string(score));
+        lp.push_back(&lp_score_bytes(score));
     }
 
     pub fn to_skiplist(&mut self, hasher: &KeyHasher) {
@@ -193,7 +212,7 @@ impl ZsetValue {
                 let mut lp = Listpack::new();
                 for (m, s) in z.sl.iter() {
                     lp.push_back(m);
-                    lp.push_back(&d2string(s));
+                    lp.push_back(&lp_score_bytes(s));
                 }
                 *self = ZsetValue::Listpack(lp);
             }

@@ -2,6 +2,8 @@
 //! ephemeral loopback port in a temp dir, speak RESP to it, and always stop it by PID.
 #![allow(dead_code)]
 
+pub mod diff;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
