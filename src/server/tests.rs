@@ -177,3 +177,143 @@ fn active_expiry_propagates_plain_dels() {
     assert_eq!(e, ["DEL k0", "DEL k1", "DEL k2", "DEL k3", "DEL k4"]);
     assert_eq!(s.dbs[0].dict.len(), 0);
 }
+
+/// A client registered in the server's slots (so blocked-client wake-ups can find it), with
+/// the given id.
+fn registered_client(s: &mut Server, id: u64) -> u32 {
+    let mut c = test_client();
+    c.id = id;
+    let slot = s.clients.len() as u32;
+    c.slot = slot;
+    s.clients.push(Some(Box::new(c)));
+    s.generations.push(0);
+    s.client_ids.insert(id, slot);
+    slot
+}
+
+/// Run a command as a registered client (taken out of its slot while it runs, as the loop
+/// does); return its new output.
+fn run_as(s: &mut Server, slot: u32, cmd: &str) -> String {
+    let mut c = s.clients[slot as usize].take().expect("registered");
+    let out = run(s, &mut c, cmd);
+    s.clients[slot as usize] = Some(c);
+    out
+}
+
+fn output_of(s: &mut Server, slot: u32) -> String {
+    let c = s.clients[slot as usize].as_mut().expect("registered");
+    let out = String::from_utf8_lossy(&c.out.buf).into_owned();
+    c.out.buf.clear();
+    out
+}
+
+#[test]
+fn spop_propagates_as_srem_and_whole_set_as_del() {
+    let mut s = test_server();
+    let mut c = test_client();
+    run(&mut s, &mut c, "SADD s a b c d e");
+    take_effects(&mut s);
+    let popped = run(&mut s, &mut c, "SPOP s");
+    let member = popped.lines().nth(1).unwrap().to_string();
+    assert_eq!(take_effects(&mut s), vec![format!("SREM s {member}")]);
+    run(&mut s, &mut c, "SPOP s 2");
+    let e = take_effects(&mut s);
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("SREM s ") && e[0].split(' ').count() == 4,
+        "{e:?}"
+    );
+    run(&mut s, &mut c, "SPOP s 10");
+    assert_eq!(take_effects(&mut s), vec!["DEL s"]);
+}
+
+#[test]
+fn blocked_pop_served_later_propagates_as_pop_after_the_push() {
+    let mut s = test_server();
+    let waiter = registered_client(&mut s, 10);
+    let pusher = registered_client(&mut s, 11);
+    assert_eq!(run_as(&mut s, waiter, "BLPOP q 0"), "");
+    assert!(
+        s.clients[waiter as usize]
+            .as_ref()
+            .unwrap()
+            .blocked
+            .is_some()
+    );
+    run_as(&mut s, pusher, "RPUSH q a b");
+    assert_eq!(output_of(&mut s, waiter), "*2\r\n$1\r\nq\r\n$1\r\na\r\n");
+    assert!(
+        s.clients[waiter as usize]
+            .as_ref()
+            .unwrap()
+            .blocked
+            .is_none()
+    );
+    assert_eq!(
+        take_effects(&mut s),
+        vec!["SELECT 0", "RPUSH q a b", "LPOP q"]
+    );
+    // BLMOVE served later is LMOVE; inside MULTI a blocking pop acts as non-blocking.
+    run_as(&mut s, waiter, "BLMOVE src dst LEFT RIGHT 0");
+    run_as(&mut s, pusher, "LPUSH src x");
+    assert_eq!(output_of(&mut s, waiter), "$1\r\nx\r\n");
+    assert_eq!(
+        take_effects(&mut s),
+        vec!["LPUSH src x", "LMOVE src dst LEFT RIGHT"]
+    );
+    run_as(&mut s, pusher, "MULTI");
+    run_as(&mut s, pusher, "BLPOP empty 0");
+    let out = run_as(&mut s, pusher, "EXEC");
+    assert!(out.ends_with("*1\r\n*-1\r\n"), "{out:?}");
+}
+
+#[test]
+fn a_push_in_a_transaction_wakes_the_waiter_after_exec() {
+    let mut s = test_server();
+    let waiter = registered_client(&mut s, 20);
+    let writer = registered_client(&mut s, 21);
+    run_as(&mut s, waiter, "BZPOPMIN z 0");
+    run_as(&mut s, writer, "MULTI");
+    run_as(&mut s, writer, "ZADD z 1 a 2 b");
+    run_as(&mut s, writer, "SET k v");
+    assert_eq!(output_of(&mut s, waiter), "");
+    run_as(&mut s, writer, "EXEC");
+    assert_eq!(
+        output_of(&mut s, waiter),
+        "*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n"
+    );
+    assert_eq!(
+        take_effects(&mut s),
+        vec![
+            "SELECT 0",
+            "MULTI",
+            "ZADD z 1 a 2 b",
+            "SET k v",
+            "EXEC",
+            "ZPOPMIN z"
+        ]
+    );
+}
+
+#[test]
+fn watch_fails_exec_after_another_client_touches_the_key() {
+    let mut s = test_server();
+    let a = registered_client(&mut s, 30);
+    let b = registered_client(&mut s, 31);
+    run_as(&mut s, a, "WATCH k");
+    run_as(&mut s, a, "MULTI");
+    run_as(&mut s, a, "INCR k");
+    run_as(&mut s, b, "LPUSH k x");
+    assert_eq!(run_as(&mut s, a, "EXEC"), "*-1\r\n");
+    // Untouched: the transaction runs; its effects are wrapped once.
+    run_as(&mut s, a, "WATCH other");
+    run_as(&mut s, a, "MULTI");
+    run_as(&mut s, a, "SET x 1");
+    run_as(&mut s, a, "SADD y m");
+    take_effects(&mut s);
+    assert_eq!(run_as(&mut s, a, "EXEC"), "*2\r\n+OK\r\n:1\r\n");
+    assert_eq!(
+        take_effects(&mut s),
+        vec!["MULTI", "SET x 1", "SADD y m", "EXEC"]
+    );
+}
