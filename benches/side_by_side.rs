@@ -3,10 +3,15 @@
 //!
 //! 1. redis-benchmark: SET/GET/INCR/MSET, 50 clients, pipeline 1 and 16, 16 B and 1 KiB values:
 //!    ops/s and p50/p99/p99.9 latency.
-//! 2. Growth: pipelined SETs up to N keys (FORKV_BENCH_KEYS, default 10,000,000) while a second
+//!    Collections: LPUSH/LPOP/SADD/HSET/ZADD (16 B) and LRANGE_100.
+//! 2. Memory per element (used_memory_rss growth): small collections (many keys of a few
+//!    elements: listpack/intset encodings) and large ones (one key of many elements:
+//!    quicklist/hashtable/skiplist) of each type.
+//! 3. Growth: pipelined SETs up to N keys (FORKV_BENCH_KEYS, default 10,000,000) while a second
 //!    connection PINGs; the longest PING round trip shows stop-the-world resizes.
 //!
-//! Run: `cargo bench --bench side_by_side` (FORKV_BENCH_QUICK=1 for a short run). Needs
+//! Run: `cargo bench --bench side_by_side` (FORKV_BENCH_QUICK=1 for a short run,
+//! FORKV_BENCH_MEMORY_ONLY=1 for the memory table alone). Needs
 //! redis-server and redis-benchmark on PATH.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -156,6 +161,152 @@ fn redis_benchmark(port: u16, test: &str, pipeline: u32, size: u32, n: u64) -> S
     s
 }
 
+/// Resident bytes of a process (INFO's used_memory_rss is refreshed only by Redis's cron).
+fn rss_of(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
+    let pages: f64 = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0
+}
+
+/// A numeric field of INFO.
+fn info_field(port: u16, section: &str, field: &str) -> f64 {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    w.write_all(format!("INFO {section}\r\n").as_bytes())
+        .unwrap();
+    let mut head = String::new();
+    r.read_line(&mut head).unwrap();
+    let n: usize = head.trim()[1..].parse().unwrap();
+    let mut body = vec![0u8; n + 2];
+    r.read_exact(&mut body).unwrap();
+    let text = String::from_utf8_lossy(&body);
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Send commands pipelined in batches and wait for all replies.
+fn pipeline(port: u16, cmds: impl Iterator<Item = Vec<Vec<u8>>>) {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::with_capacity(1 << 20, s);
+    let mut buf = Vec::new();
+    let mut pending = 0usize;
+    let mut line = Vec::new();
+    let mut flush = |buf: &mut Vec<u8>, pending: &mut usize| {
+        w.write_all(buf).unwrap();
+        buf.clear();
+        for _ in 0..*pending {
+            line.clear();
+            r.read_until(b'\n', &mut line).unwrap();
+            assert!(line[0] != b'-', "{}", String::from_utf8_lossy(&line));
+        }
+        *pending = 0;
+    };
+    for c in cmds {
+        buf.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
+        for a in &c {
+            buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            buf.extend_from_slice(a);
+            buf.extend_from_slice(b"\r\n");
+        }
+        pending += 1;
+        if pending == 1000 {
+            flush(&mut buf, &mut pending);
+        }
+    }
+    flush(&mut buf, &mut pending);
+}
+
+/// Commands filling `keys` keys of type `kind` with `per_key` elements each (100 per command).
+fn fill_cmds(kind: &'static str, keys: u64, per_key: u64) -> impl Iterator<Item = Vec<Vec<u8>>> {
+    (0..keys).flat_map(move |k| {
+        let key = format!("{kind}:{k:08}").into_bytes();
+        (0..per_key).step_by(100).map(move |start| {
+            let mut c: Vec<Vec<u8>> = match kind {
+                "list" => vec![b"RPUSH".to_vec(), key.clone()],
+                "hash" => vec![b"HSET".to_vec(), key.clone()],
+                "set" => vec![b"SADD".to_vec(), key.clone()],
+                _ => vec![b"ZADD".to_vec(), key.clone()],
+            };
+            for e in start..(start + 100).min(per_key) {
+                let m = format!("element:{e:08}").into_bytes();
+                match kind {
+                    "hash" => {
+                        c.push(format!("field:{e:08}").into_bytes());
+                        c.push(m);
+                    }
+                    "zset" => {
+                        c.push(e.to_string().into_bytes());
+                        c.push(m);
+                    }
+                    _ => c.push(m),
+                }
+            }
+            c
+        })
+    })
+}
+
+/// Bytes per element for each type, small and large, forkv beside redis-server: the
+/// allocator's count (INFO used_memory) and resident memory (RSS, which also holds what the
+/// allocator keeps after the load's transient buffers are freed).
+fn memory_rows(forkv_bin: &str, quick: bool) {
+    let (small_keys, large_elems) = if quick {
+        (20_000, 200_000)
+    } else {
+        (200_000, 2_000_000)
+    };
+    println!("\nmemory per element after loading (bytes; ratio forkv/redis):");
+    println!(
+        "{:<6} {:<22} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6}",
+        "type", "shape", "forkv used", "redis used", "ratio", "forkv RSS", "redis RSS", "ratio"
+    );
+    for kind in ["list", "hash", "set", "zset"] {
+        for (keys, per_key) in [(small_keys, 8u64), (1, large_elems)] {
+            let mut used = [0.0f64; 2];
+            let mut rss = [0.0f64; 2];
+            for (i, bin) in [forkv_bin, "redis-server"].iter().enumerate() {
+                let extra: &[&str] = if i == 1 {
+                    &["--appendonly", "no", "--save", ""]
+                } else {
+                    &[]
+                };
+                let p = start(bin, extra);
+                let (u0, r0) = (
+                    info_field(p.port, "memory", "used_memory"),
+                    rss_of(p.child.id()),
+                );
+                pipeline(p.port, fill_cmds(kind, keys, per_key));
+                let (u1, r1) = (
+                    info_field(p.port, "memory", "used_memory"),
+                    rss_of(p.child.id()),
+                );
+                let n = (keys * per_key) as f64;
+                used[i] = (u1 - u0) / n;
+                rss[i] = (r1 - r0) / n;
+            }
+            println!(
+                "{:<6} {:<22} | {:>9.1} {:>9.1} {:>5.2}x | {:>9.1} {:>9.1} {:>5.2}x",
+                kind,
+                format!("{keys} keys x {per_key}"),
+                used[0],
+                used[1],
+                used[0] / used[1],
+                rss[0],
+                rss[1],
+                rss[0] / rss[1]
+            );
+        }
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -241,6 +392,10 @@ fn main() {
     }
     let quick = std::env::var("FORKV_BENCH_QUICK").is_ok();
     let forkv_bin = env!("CARGO_BIN_EXE_forkv-server");
+    if std::env::var("FORKV_BENCH_MEMORY_ONLY").is_ok() {
+        memory_rows(forkv_bin, quick);
+        return;
+    }
     let rounds = if quick { 1 } else { 3 };
     let n = if quick { 100_000 } else { 1_000_000 };
     println!(
@@ -261,6 +416,12 @@ fn main() {
             ("get", &[16, 1024]),
             ("incr", &[16]),
             ("mset", &[16, 1024]),
+            ("lpush", &[16]),
+            ("lpop", &[16]),
+            ("sadd", &[16]),
+            ("hset", &[16]),
+            ("zadd", &[16]),
+            ("lrange_100", &[16]),
         ]
     };
     for (test, sizes) in rows {
@@ -291,6 +452,7 @@ fn main() {
     }
     drop(redis);
     drop(forkv);
+    memory_rows(forkv_bin, quick);
     let keys: u64 = std::env::var("FORKV_BENCH_KEYS")
         .ok()
         .and_then(|v| v.parse().ok())

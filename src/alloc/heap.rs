@@ -51,8 +51,11 @@ pub fn heap_bytes(cap: usize) -> HeapBytes {
 }
 
 /// Open a gap of `n` bytes at `at` in `buf` (the gap's contents are left as they were moved).
+/// The buffer grows to the exact size (as Redis's listpacks and intsets are reallocated), not by
+/// doubling: a small collection's memory is its bytes.
 pub fn insert_gap(buf: &mut HeapBytes, at: usize, n: usize) {
     let old = buf.len();
+    buf.reserve_exact(n);
     buf.resize(old + n, 0);
     buf.copy_within(at..old, at + n);
 }
@@ -62,4 +65,9 @@ pub fn remove_range(buf: &mut HeapBytes, start: usize, end: usize) {
     let len = buf.len();
     buf.copy_within(end..len, start);
     buf.truncate(len - (end - start));
+    // Give memory back once a buffer is less than half used (Redis reallocs to size on
+    // every delete; halving keeps repeated pops from reallocating each time).
+    if buf.capacity() > 64 && buf.len() < buf.capacity() / 2 {
+        buf.shrink_to_fit();
+    }
 }

@@ -117,3 +117,13 @@ projections! {
     as_set, as_set_mut, Set, SetValue;
     as_zset, as_zset_mut, Zset, ZsetValue;
 }
+
+#[cfg(test)]
+mod size_tests {
+    /// A key's slot holds its value inline: collections must not make every string key bigger.
+    #[test]
+    fn values_stay_as_small_as_a_string_slot() {
+        assert!(std::mem::size_of::<super::Value>() <= 32);
+        assert!(std::mem::size_of::<crate::db::Obj>() <= 40);
+    }
+}

@@ -166,6 +166,10 @@ impl Quicklist {
             return;
         }
         let n = QlNode::new_for(v);
+        if self.nodes.capacity() == 0 {
+            // Most lists are one node: don't let the deque start at four.
+            self.nodes.reserve_exact(1);
+        }
         match end {
             End::Head => self.nodes.push_front(n),
             End::Tail => self.nodes.push_back(n),
