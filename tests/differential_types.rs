@@ -378,6 +378,7 @@ const CONFIGS: &[&[&str]] = &[
     &[
         "CONFIG SET hash-max-ziplist-entries 0 zset-max-ziplist-entries 0",
         "CONFIG SET list-max-ziplist-size -1 set-max-intset-entries 1",
+        "CONFIG SET list-compress-depth 1",
     ],
 ];
 
@@ -409,6 +410,7 @@ fn seeded_collection_sequences_match_redis() {
             words("CONFIG SET hash-max-listpack-entries 512 hash-max-listpack-value 64"),
             words("CONFIG SET zset-max-listpack-entries 128 zset-max-listpack-value 64"),
             words("CONFIG SET set-max-intset-entries 512 list-max-listpack-size -2"),
+            words("CONFIG SET list-compress-depth 0"),
         ]);
     }
 }

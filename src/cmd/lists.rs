@@ -30,7 +30,23 @@ fn write_list<'a>(
     c: &mut Client,
     key: &[u8],
 ) -> Result<Option<&'a mut Quicklist>, super::Replied> {
-    write_typed(srv, c, key, Value::as_list_mut)
+    let depth = compress_depth(srv);
+    let q = write_typed(srv, c, key, Value::as_list_mut)?;
+    Ok(q.map(|q| {
+        q.set_compress_depth(depth);
+        q
+    }))
+}
+
+fn compress_depth(srv: &Server) -> usize {
+    srv.cfg.int(P::ListCompressDepth) as usize
+}
+
+/// An empty list that follows the configured compression depth.
+pub fn new_list(srv: &Server) -> Quicklist {
+    let mut q = Quicklist::new();
+    q.set_compress_depth(compress_depth(srv));
+    q
 }
 
 fn end_name(end: End, pop: bool) -> &'static str {
@@ -68,7 +84,7 @@ fn push_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], end: End, only
             return;
         }
         Ok(None) => {
-            let mut q = Quicklist::new();
+            let mut q = new_list(srv);
             for v in &args[2..] {
                 q.push(end, v, f);
             }
@@ -98,6 +114,7 @@ pub fn rpushx(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 
 /// Pop up to `count` elements of an existing list, with the events and deletion Redis does.
 fn pop_n(srv: &mut Server, db: usize, key: &[u8], end: End, count: usize) -> Vec<Vec<u8>> {
+    let depth = compress_depth(srv);
     let Some(q) = srv.dbs[db]
         .dict
         .get_mut(key)
@@ -105,6 +122,7 @@ fn pop_n(srv: &mut Server, db: usize, key: &[u8], end: End, count: usize) -> Vec
     else {
         return Vec::new();
     };
+    q.set_compress_depth(depth);
     let mut out = Vec::with_capacity(count.min(q.len()));
     while out.len() < count {
         match q.pop(end) {
@@ -444,11 +462,15 @@ fn move_element(
     if super::wrong_type(srv, c, dst, "list") {
         return false;
     }
+    let depth = compress_depth(srv);
     let Some(v) = srv.dbs[c.db]
         .dict
         .get_mut(src)
         .and_then(|o| o.val.as_list_mut())
-        .and_then(|q| q.pop(from))
+        .and_then(|q| {
+            q.set_compress_depth(depth);
+            q.pop(from)
+        })
     else {
         return false;
     };
@@ -458,9 +480,12 @@ fn move_element(
         .get_mut(dst)
         .and_then(|o| o.val.as_list_mut())
     {
-        Some(q) => q.push(to, &v, f),
+        Some(q) => {
+            q.set_compress_depth(depth);
+            q.push(to, &v, f)
+        }
         None => {
-            let mut q = Quicklist::new();
+            let mut q = new_list(srv);
             q.push(to, &v, f);
             srv.add_key(c.db, dst, Value::List(Box::new(q)));
         }

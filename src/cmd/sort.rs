@@ -5,7 +5,7 @@ use super::{NOT_INT, SYNTAX, arg_i64, eq_ic};
 use crate::net::client::Client;
 use crate::server::Server;
 use crate::server::notify;
-use crate::types::{Quicklist, Value};
+use crate::types::Value;
 
 /// Redis's lookupKeyByPattern: `#` is the element itself; otherwise the first `*` is replaced
 /// by the element, and `key->field` reads a hash field.
@@ -239,7 +239,7 @@ fn sort_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], readonly: bool
             let n = out.len();
             if n > 0 {
                 let fill = srv.cfg.int(crate::config::P::ListMaxListpackSize);
-                let mut q = Quicklist::new();
+                let mut q = super::lists::new_list(srv);
                 for v in &out {
                     q.push(
                         crate::types::quicklist::End::Tail,

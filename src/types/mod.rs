@@ -4,6 +4,7 @@
 pub mod hash;
 pub mod intset;
 pub mod listpack;
+pub mod lzf;
 pub mod quicklist;
 pub mod set;
 pub mod skiplist;

@@ -35,13 +35,67 @@ fn size_meets_optimization(sz: usize, fill: i64) -> bool {
 pub enum QlNode {
     Packed(Listpack),
     Plain(HeapBytes),
+    /// An inner node compressed with LZF (`list-compress-depth`).
+    Lzf(Box<LzfNode>),
 }
+
+/// A compressed node: the LZF bytes of a listpack (or of a plain node's element).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LzfNode {
+    data: HeapBytes,
+    raw_len: usize,
+    count: usize,
+    plain: bool,
+}
+
+/// Nodes smaller than this are not worth compressing; compression must save this much.
+const MIN_COMPRESS_BYTES: usize = 48;
+const MIN_COMPRESS_IMPROVE: usize = 8;
 
 impl QlNode {
     pub fn count(&self) -> usize {
         match self {
             QlNode::Packed(lp) => lp.len(),
             QlNode::Plain(_) => 1,
+            QlNode::Lzf(z) => z.count,
+        }
+    }
+
+    /// The node with its data readable: itself, or a decompressed copy.
+    fn raw(&self) -> std::borrow::Cow<'_, QlNode> {
+        match self {
+            QlNode::Lzf(z) => std::borrow::Cow::Owned(z.expand()),
+            other => std::borrow::Cow::Borrowed(other),
+        }
+    }
+
+    /// Compress if worthwhile (Redis's __quicklistCompressNode rules).
+    fn compress(&mut self) {
+        let (bytes, plain): (&[u8], bool) = match self {
+            QlNode::Packed(lp) => (lp.as_bytes(), false),
+            QlNode::Plain(b) => (b, true),
+            QlNode::Lzf(_) => return,
+        };
+        if bytes.len() < MIN_COMPRESS_BYTES {
+            return;
+        }
+        let Some(c) = super::lzf::compress(bytes, bytes.len() - MIN_COMPRESS_IMPROVE) else {
+            return;
+        };
+        let mut data = heap_bytes(c.len());
+        data.extend_from_slice(&c);
+        let z = LzfNode {
+            data,
+            raw_len: bytes.len(),
+            count: self.count(),
+            plain,
+        };
+        *self = QlNode::Lzf(Box::new(z));
+    }
+
+    fn decompress(&mut self) {
+        if let QlNode::Lzf(z) = self {
+            *self = z.expand();
         }
     }
 
@@ -49,7 +103,12 @@ impl QlNode {
         match self {
             QlNode::Packed(lp) => lp.bytes(),
             QlNode::Plain(b) => b.len(),
+            QlNode::Lzf(z) => z.raw_len,
         }
+    }
+
+    pub fn is_compressed(&self) -> bool {
+        matches!(self, QlNode::Lzf(_))
     }
 
     fn allow_insert(&self, fill: i64, sz: usize) -> bool {
@@ -90,13 +149,14 @@ impl QlNode {
     }
 
     /// Element `i` of the node.
-    pub fn get(&self, i: usize) -> LpVal<'_> {
-        match self {
-            QlNode::Plain(b) => LpVal::Str(b),
+    pub fn get(&self, i: usize) -> Vec<u8> {
+        match &*self.raw() {
+            QlNode::Plain(b) => b.to_vec(),
             QlNode::Packed(lp) => lp
                 .seek(i as i64)
-                .map(|p| lp.get(p))
-                .unwrap_or(LpVal::Str(b"")),
+                .map(|p| lp.get(p).to_vec())
+                .unwrap_or_default(),
+            QlNode::Lzf(_) => unreachable!("raw() decompresses"),
         }
     }
 
@@ -104,6 +164,21 @@ impl QlNode {
         match self {
             QlNode::Packed(lp) => lp.alloc_size(),
             QlNode::Plain(b) => b.capacity(),
+            QlNode::Lzf(z) => z.data.capacity() + std::mem::size_of::<LzfNode>(),
+        }
+    }
+}
+
+impl LzfNode {
+    fn expand(&self) -> QlNode {
+        let bytes = super::lzf::decompress(&self.data, self.raw_len)
+            .expect("a node this process compressed decompresses");
+        let mut b = heap_bytes(bytes.len());
+        b.extend_from_slice(&bytes);
+        if self.plain {
+            QlNode::Plain(b)
+        } else {
+            QlNode::Packed(Listpack::from_bytes(&b).expect("a listpack this process wrote"))
         }
     }
 }
@@ -112,6 +187,8 @@ impl QlNode {
 pub struct Quicklist {
     nodes: VecDeque<QlNode>,
     count: usize,
+    /// Nodes kept uncompressed at each end (`list-compress-depth`; 0: no compression).
+    depth: usize,
 }
 
 /// Which end of a list.
@@ -142,14 +219,84 @@ impl Quicklist {
     pub fn from_nodes(nodes: Vec<QlNode>) -> Quicklist {
         let nodes: VecDeque<QlNode> = nodes.into_iter().filter(|n| n.count() > 0).collect();
         let count = nodes.iter().map(|n| n.count()).sum();
-        Quicklist { nodes, count }
+        Quicklist {
+            nodes,
+            count,
+            depth: 0,
+        }
     }
 
     pub fn alloc_size(&self) -> usize {
         self.nodes.iter().map(|n| n.alloc_size() + 32).sum()
     }
 
+    /// The compression depth to keep from now on (from the config, set before each write).
+    pub fn set_compress_depth(&mut self, depth: usize) {
+        self.depth = depth;
+    }
+
+    fn ensure_raw(&mut self, ni: usize) {
+        if let Some(n) = self.nodes.get_mut(ni) {
+            n.decompress();
+        }
+    }
+
+    /// Keep the `depth` nodes at each end uncompressed and compress the first inner ones and
+    /// `touched` (Redis's __quicklistCompress).
+    fn recompress(&mut self, touched: Option<usize>) {
+        let n = self.nodes.len();
+        if self.depth == 0 || n < self.depth * 2 {
+            return;
+        }
+        let mut in_depth = false;
+        for d in 0..self.depth {
+            let (f, r) = (d, n - 1 - d);
+            self.nodes[f].decompress();
+            self.nodes[r].decompress();
+            if touched == Some(f) || touched == Some(r) {
+                in_depth = true;
+            }
+            if f == r || f + 1 == r {
+                return;
+            }
+        }
+        if !in_depth && let Some(t) = touched.filter(|&t| t < n) {
+            self.nodes[t].compress();
+        }
+        let (f, r) = (self.depth, n - 1 - self.depth);
+        self.nodes[f].compress();
+        self.nodes[r].compress();
+    }
+
+    /// Compress every inner node that should be (after an operation that touched many).
+    fn recompress_all(&mut self) {
+        let n = self.nodes.len();
+        if self.depth == 0 || n < self.depth * 2 {
+            return;
+        }
+        for i in 0..n {
+            if i < self.depth || i >= n - self.depth {
+                self.nodes[i].decompress();
+            } else {
+                self.nodes[i].compress();
+            }
+        }
+    }
+
     pub fn push(&mut self, end: End, v: &[u8], fill: i64) {
+        self.push_inner(end, v, fill);
+        let touched = match end {
+            End::Head => 0,
+            End::Tail => self.nodes.len() - 1,
+        };
+        self.recompress(Some(touched));
+    }
+
+    fn push_inner(&mut self, end: End, v: &[u8], fill: i64) {
+        match end {
+            End::Head => self.ensure_raw(0),
+            End::Tail => self.ensure_raw(self.nodes.len().wrapping_sub(1)),
+        }
         self.count += 1;
         let node = match end {
             End::Head => self.nodes.front_mut(),
@@ -177,6 +324,18 @@ impl Quicklist {
     }
 
     pub fn pop(&mut self, end: End) -> Option<Vec<u8>> {
+        let v = self.pop_inner(end);
+        if self.depth > 0 {
+            self.recompress(None);
+        }
+        v
+    }
+
+    fn pop_inner(&mut self, end: End) -> Option<Vec<u8>> {
+        match end {
+            End::Head => self.ensure_raw(0),
+            End::Tail => self.ensure_raw(self.nodes.len().wrapping_sub(1)),
+        }
         let node = match end {
             End::Head => self.nodes.front_mut()?,
             End::Tail => self.nodes.back_mut()?,
@@ -190,6 +349,7 @@ impl Quicklist {
                 };
                 v
             }
+            QlNode::Lzf(_) => unreachable!("decompressed above"),
             QlNode::Packed(lp) => {
                 let p = match end {
                     End::Head => lp.first(),
@@ -244,7 +404,7 @@ impl Quicklist {
         (0..n).contains(&j).then_some(j as usize)
     }
 
-    pub fn get(&self, i: usize) -> Option<LpVal<'_>> {
+    pub fn get(&self, i: usize) -> Option<Vec<u8>> {
         let (ni, off) = self.locate(i)?;
         Some(self.nodes[ni].get(off))
     }
@@ -254,6 +414,14 @@ impl Quicklist {
         let Some((ni, off)) = self.locate(i) else {
             return false;
         };
+        self.ensure_raw(ni);
+        self.set_inner(ni, off, i, v, fill);
+        let touched = self.locate(i).map(|(n, _)| n);
+        self.recompress(touched);
+        true
+    }
+
+    fn set_inner(&mut self, ni: usize, off: usize, i: usize, v: &[u8], fill: i64) {
         match &mut self.nodes[ni] {
             QlNode::Packed(lp) if !is_large(v.len()) => {
                 let p = lp.seek(off as i64).expect("located");
@@ -272,8 +440,8 @@ impl Quicklist {
                 self.count += 1;
                 self.insert_node_at(i, QlNode::plain(v));
             }
+            QlNode::Lzf(_) => unreachable!("decompressed by the caller"),
         }
-        true
     }
 
     /// Put `node` (one element) so that it becomes element `i`.
@@ -306,8 +474,9 @@ impl Quicklist {
 
     /// Delete element `off` of node `ni` (removing the node when it empties).
     fn delete_at(&mut self, ni: usize, off: usize) {
+        self.ensure_raw(ni);
         match &mut self.nodes[ni] {
-            QlNode::Plain(_) => {
+            QlNode::Plain(_) | QlNode::Lzf(_) => {
                 self.nodes.remove(ni);
             }
             QlNode::Packed(lp) => {
@@ -322,6 +491,23 @@ impl Quicklist {
 
     /// Insert `v` before (or after) element `i`, as LINSERT does.
     pub fn insert(&mut self, i: usize, after: bool, v: &[u8], fill: i64) {
+        self.insert_inner(i, after, v, fill);
+        let at = if after { i + 1 } else { i };
+        let touched = self
+            .locate(at.min(self.count.saturating_sub(1)))
+            .map(|(n, _)| n);
+        // Splits and merges may have touched neighbours too.
+        if let Some(t) = touched {
+            for n in [t.wrapping_sub(1), t + 1] {
+                if n < self.nodes.len() {
+                    self.recompress(Some(n));
+                }
+            }
+        }
+        self.recompress(touched);
+    }
+
+    fn insert_inner(&mut self, i: usize, after: bool, v: &[u8], fill: i64) {
         let target = if after { i + 1 } else { i };
         if target == self.count {
             self.push(End::Tail, v, fill);
@@ -332,6 +518,13 @@ impl Quicklist {
             return;
         }
         let (ni, off) = self.locate(target).expect("in range");
+        self.ensure_raw(ni);
+        if ni > 0 {
+            self.ensure_raw(ni - 1);
+        }
+        if ni + 1 < self.nodes.len() {
+            self.ensure_raw(ni + 1);
+        }
         if self.nodes[ni].allow_insert(fill, v.len())
             && let QlNode::Packed(lp) = &mut self.nodes[ni]
         {
@@ -400,6 +593,7 @@ impl Quicklist {
         let Some((mut ni, mut off)) = self.locate(start) else {
             return;
         };
+        let first = ni;
         self.count -= n;
         while n > 0 {
             let c = self.nodes[ni].count();
@@ -407,6 +601,7 @@ impl Quicklist {
             if off == 0 && take == c {
                 self.nodes.remove(ni);
             } else {
+                self.ensure_raw(ni);
                 if let QlNode::Packed(lp) = &mut self.nodes[ni] {
                     lp.delete_range(off as i64, take);
                 }
@@ -414,6 +609,12 @@ impl Quicklist {
             }
             n -= take;
             off = 0;
+        }
+        if self.depth > 0 {
+            self.recompress(None);
+            if first < self.nodes.len() {
+                self.recompress(Some(first));
+            }
         }
     }
 
@@ -428,7 +629,7 @@ impl Quicklist {
             let mut left = end - start + 1;
             let mut first = Some(off);
             while left > 0 {
-                match &self.nodes[ni] {
+                match &*self.nodes[ni].raw() {
                     QlNode::Plain(b) => {
                         f(LpVal::Str(b));
                         left -= 1;
@@ -444,6 +645,7 @@ impl Quicklist {
                             p = lp.next(q);
                         }
                     }
+                    QlNode::Lzf(_) => unreachable!("raw() decompresses"),
                 }
                 first = None;
                 ni += 1;
@@ -453,7 +655,7 @@ impl Quicklist {
             let mut left = end - start + 1;
             let mut first = Some(off);
             loop {
-                match &self.nodes[ni] {
+                match &*self.nodes[ni].raw() {
                     QlNode::Plain(b) => {
                         f(LpVal::Str(b));
                         left -= 1;
@@ -472,6 +674,7 @@ impl Quicklist {
                             p = lp.prev(q);
                         }
                     }
+                    QlNode::Lzf(_) => unreachable!("raw() decompresses"),
                 }
                 first = None;
                 if left == 0 || ni == 0 {
@@ -485,9 +688,10 @@ impl Quicklist {
     /// Every element, head to tail.
     pub fn for_each(&self, mut f: impl FnMut(LpVal<'_>)) {
         for n in &self.nodes {
-            match n {
+            match &*n.raw() {
                 QlNode::Plain(b) => f(LpVal::Str(b)),
                 QlNode::Packed(lp) => lp.iter().for_each(&mut f),
+                QlNode::Lzf(_) => unreachable!("raw() decompresses"),
             }
         }
     }
@@ -512,7 +716,9 @@ impl Quicklist {
             if limit != 0 && removed >= limit {
                 break;
             }
+            self.nodes[ni].decompress();
             match &mut self.nodes[ni] {
+                QlNode::Lzf(_) => unreachable!("decompressed above"),
                 QlNode::Plain(b) => {
                     if matches(LpVal::Str(b)) {
                         removed += 1;
@@ -552,6 +758,7 @@ impl Quicklist {
             self.nodes.remove(ni);
         }
         self.count -= removed;
+        self.recompress_all();
         removed
     }
 }
@@ -579,9 +786,21 @@ mod tests {
     #[test]
     fn push_pop_insert_against_model() {
         let mut rng = crate::db::Rng::from_seed(7);
-        for fill in [-2i64, -1, -5, 1, 3, 5, 16] {
+        for (fill, depth) in [
+            (-2i64, 0),
+            (-1, 1),
+            (-5, 2),
+            (1, 1),
+            (3, 0),
+            (5, 3),
+            (16, 2),
+            (2, 1),
+        ] {
             let mut q = Quicklist::new();
+            q.set_compress_depth(depth);
             let mut m: VecDeque<Vec<u8>> = VecDeque::new();
+            let mut saw_compressed = false;
+            let mut had_inner_nodes = false;
             for step in 0..4000 {
                 let r = rng.next_u64();
                 let mut v = format!("v{}", r % 1000).into_bytes();
@@ -627,6 +846,7 @@ mod tests {
                 );
             }
             assert_eq!(all(&q), m.iter().cloned().collect::<Vec<_>>());
+            assert_eq!(saw_compressed, had_inner_nodes, "fill {fill} depth {depth}");
             let n = q.len();
             if n > 2 {
                 let mut r = Vec::new();
