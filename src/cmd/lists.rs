@@ -31,11 +31,11 @@ fn write_list<'a>(
     key: &[u8],
 ) -> Result<Option<&'a mut Quicklist>, super::Replied> {
     let depth = compress_depth(srv);
-    let q = write_typed(srv, c, key, Value::as_list_mut)?;
-    Ok(q.map(|q| {
+    let mut q = write_typed(srv, c, key, Value::as_list_mut)?;
+    if let Some(q) = q.as_deref_mut() {
         q.set_compress_depth(depth);
-        q
-    }))
+    }
+    Ok(q)
 }
 
 fn compress_depth(srv: &Server) -> usize {

@@ -844,9 +844,27 @@ mod tests {
                     q.nodes().iter().all(|n| n.count() > 0),
                     "empty node at step {step}"
                 );
+                let n = q.nodes().len();
+                saw_compressed |= q.nodes().iter().any(|n| n.is_compressed());
+                had_inner_nodes |= depth > 0 && n > 2 * depth + 2;
+                // (Shorter than both windows: Redis leaves nodes as they are, and so do we.)
+                for (i, node) in q.nodes().iter().enumerate() {
+                    if n >= 2 * depth && (i < depth || i + depth >= n) {
+                        assert!(
+                            !node.is_compressed(),
+                            "end node {i} of {n} compressed at step {step} op {}",
+                            r % 9
+                        );
+                    }
+                }
             }
             assert_eq!(all(&q), m.iter().cloned().collect::<Vec<_>>());
-            assert_eq!(saw_compressed, had_inner_nodes, "fill {fill} depth {depth}");
+            // Compression happens exactly when there were inner nodes to compress.
+            assert!(
+                saw_compressed || !had_inner_nodes,
+                "fill {fill} depth {depth}"
+            );
+            assert!(had_inner_nodes || !saw_compressed || depth > 0);
             let n = q.len();
             if n > 2 {
                 let mut r = Vec::new();
