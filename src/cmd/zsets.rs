@@ -113,40 +113,41 @@ enum AddOutcome {
 fn zset_add(
     z: &mut ZsetValue,
     m: &[u8],
-    mut score: f64,
+    score: f64,
     f: &ZaddFlags,
     lim: ZsetLimits,
     hasher: &crate::db::KeyHasher,
 ) -> AddOutcome {
-    match z.score(m) {
-        Some(cur) => {
+    let mut outcome = AddOutcome::Skipped;
+    let existed = z
+        .modify(m, |cur| {
             if f.nx {
-                return AddOutcome::Skipped;
+                return None;
             }
-            if f.incr {
-                score += cur;
-                if score.is_nan() {
-                    return AddOutcome::Nan;
-                }
+            let new = if f.incr { score + cur } else { score };
+            if new.is_nan() {
+                outcome = AddOutcome::Nan;
+                return None;
             }
-            if (f.gt && score <= cur) || (f.lt && score >= cur) {
-                return AddOutcome::Skipped;
+            if (f.gt && new <= cur) || (f.lt && new >= cur) {
+                return None;
             }
-            if score != cur {
-                z.update(m, cur, score);
-                AddOutcome::Updated(score)
+            outcome = if new != cur {
+                AddOutcome::Updated(new)
             } else {
-                AddOutcome::Unchanged(score)
-            }
-        }
-        None => {
-            if f.xx {
-                return AddOutcome::Skipped;
-            }
-            z.insert(m, score, lim, hasher);
-            AddOutcome::Added(score)
-        }
+                AddOutcome::Unchanged(new)
+            };
+            Some(new)
+        })
+        .is_some();
+    if existed {
+        return outcome;
     }
+    if f.xx {
+        return AddOutcome::Skipped;
+    }
+    z.insert(m, score, lim, hasher);
+    AddOutcome::Added(score)
 }
 
 fn zadd_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], mut f: ZaddFlags) {

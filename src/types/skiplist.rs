@@ -1,29 +1,25 @@
 //! The ordered half of a large sorted set: Redis's skiplist (p = 1/4, at most 32 levels) with
-//! spans, so ranks are O(log n). Nodes live in one vector and link by index; freed slots are
-//! reused. Order is by score, then member bytes.
+//! spans, so ranks are O(log n). Order is by score, then member bytes.
+//!
+//! Nodes are variable-size records in one word arena, levels inline as in Redis's node: a
+//! descent that moves to a node finds its levels in the same cache lines. Each level also keeps
+//! the score of the node it points to, so comparing with a node the descent does not move to
+//! costs no memory access. Members live in a side table (read only on score ties and at the
+//! end of a search). Freed records are reused by height, freed member slots by index.
 
 const MAX_LEVEL: usize = 32;
 const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
+/// Words before a record's levels: score, backward|height, member slot.
+const HDR: usize = 3;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Level {
-    forward: u32,
-    span: u32,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-struct Node {
-    ele: Box<[u8]>,
-    score: f64,
-    backward: u32,
-    levels: Box<[Level]>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct SkipList {
-    nodes: Vec<Node>,
-    free: Vec<u32>,
+    arena: Vec<u64>,
+    /// Free records by height.
+    free: Vec<Vec<u32>>,
+    eles: Vec<Box<[u8]>>,
+    free_eles: Vec<u32>,
     tail: u32,
     len: usize,
     level: usize,
@@ -108,10 +104,6 @@ impl LexRange {
     }
 }
 
-fn less(s1: f64, e1: &[u8], s2: f64, e2: &[u8]) -> bool {
-    s1 < s2 || (s1 == s2 && e1 < e2)
-}
-
 impl Default for SkipList {
     fn default() -> Self {
         Self::new()
@@ -120,27 +112,19 @@ impl Default for SkipList {
 
 impl SkipList {
     pub fn new() -> SkipList {
-        let head = Node {
-            ele: Box::default(),
-            score: 0.0,
-            backward: NIL,
-            levels: vec![
-                Level {
-                    forward: NIL,
-                    span: 0
-                };
-                MAX_LEVEL
-            ]
-            .into_boxed_slice(),
-        };
-        SkipList {
-            nodes: vec![head],
-            free: Vec::new(),
+        let mut sl = SkipList {
+            arena: Vec::new(),
+            free: vec![Vec::new(); MAX_LEVEL + 1],
+            eles: Vec::new(),
+            free_eles: Vec::new(),
             tail: NIL,
             len: 0,
             level: 1,
             seed: 0x2545_F491_4F6C_DD1D,
-        }
+        };
+        let h = sl.alloc_record(MAX_LEVEL);
+        debug_assert_eq!(h, HEAD);
+        sl
     }
 
     pub fn len(&self) -> usize {
@@ -165,12 +149,100 @@ impl SkipList {
         }
     }
 
-    fn fwd(&self, x: u32, i: usize) -> u32 {
-        self.nodes[x as usize].levels[i].forward
+    /// A record of `h` levels, every level pointing nowhere.
+    fn alloc_record(&mut self, h: usize) -> u32 {
+        let x = match self.free[h].pop() {
+            Some(x) => x,
+            None => {
+                let x = self.arena.len();
+                self.arena.resize(x + HDR + 2 * h, 0);
+                x as u32
+            }
+        };
+        let b = x as usize;
+        self.arena[b] = 0;
+        self.arena[b + 1] = (NIL as u64) | ((h as u64) << 32);
+        self.arena[b + 2] = u32::MAX as u64;
+        for i in 0..h {
+            self.arena[b + HDR + 2 * i] = NIL as u64;
+            self.arena[b + HDR + 2 * i + 1] = 0;
+        }
+        x
     }
 
-    fn node(&self, x: u32) -> &Node {
-        &self.nodes[x as usize]
+    #[inline]
+    fn score(&self, x: u32) -> f64 {
+        f64::from_bits(self.arena[x as usize])
+    }
+
+    #[inline]
+    fn backward(&self, x: u32) -> u32 {
+        self.arena[x as usize + 1] as u32
+    }
+
+    fn set_backward(&mut self, x: u32, b: u32) {
+        let w = &mut self.arena[x as usize + 1];
+        *w = (*w & !0xFFFF_FFFF) | b as u64;
+    }
+
+    fn height(&self, x: u32) -> usize {
+        (self.arena[x as usize + 1] >> 32) as usize
+    }
+
+    #[inline]
+    fn ele(&self, x: u32) -> &[u8] {
+        &self.eles[self.arena[x as usize + 2] as usize]
+    }
+
+    /// (forward, span) of level `i` of `x`.
+    #[inline]
+    fn lvl(&self, x: u32, i: usize) -> (u32, u32) {
+        let w = self.arena[x as usize + HDR + 2 * i];
+        (w as u32, (w >> 32) as u32)
+    }
+
+    /// The score of the node level `i` of `x` points to.
+    #[inline]
+    fn fscore(&self, x: u32, i: usize) -> f64 {
+        f64::from_bits(self.arena[x as usize + HDR + 2 * i + 1])
+    }
+
+    fn set_lvl(&mut self, x: u32, i: usize, forward: u32, span: u32, fscore: f64) {
+        let b = x as usize + HDR + 2 * i;
+        self.arena[b] = forward as u64 | ((span as u64) << 32);
+        self.arena[b + 1] = fscore.to_bits();
+    }
+
+    fn set_span(&mut self, x: u32, i: usize, span: u32) {
+        let w = &mut self.arena[x as usize + HDR + 2 * i];
+        *w = (*w & 0xFFFF_FFFF) | ((span as u64) << 32);
+    }
+
+    #[inline]
+    fn fwd(&self, x: u32, i: usize) -> u32 {
+        self.lvl(x, i).0
+    }
+
+    /// Whether the node after `x` at level `i` orders before (score, ele).
+    #[inline]
+    fn next_is_less(&self, x: u32, i: usize, score: f64, ele: &[u8]) -> bool {
+        let (f, _) = self.lvl(x, i);
+        if f == NIL {
+            return false;
+        }
+        let fs = self.fscore(x, i);
+        fs < score || (fs == score && self.ele(f) < ele)
+    }
+
+    /// Whether the node after `x` at level `i` orders before or is (score, ele).
+    #[inline]
+    fn next_is_less_or_eq(&self, x: u32, i: usize, score: f64, ele: &[u8]) -> bool {
+        let (f, _) = self.lvl(x, i);
+        if f == NIL {
+            return false;
+        }
+        let fs = self.fscore(x, i);
+        fs < score || (fs == score && self.ele(f) <= ele)
     }
 
     /// Insert a member known to be absent.
@@ -180,14 +252,9 @@ impl SkipList {
         let mut x = HEAD;
         for i in (0..self.level).rev() {
             rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
-            loop {
-                let f = self.fwd(x, i);
-                if f != NIL && less(self.node(f).score, &self.node(f).ele, score, ele) {
-                    rank[i] += self.nodes[x as usize].levels[i].span;
-                    x = f;
-                } else {
-                    break;
-                }
+            while self.next_is_less(x, i, score, ele) {
+                rank[i] += self.lvl(x, i).1;
+                x = self.fwd(x, i);
             }
             update[i] = x;
         }
@@ -196,52 +263,40 @@ impl SkipList {
             for i in self.level..lvl {
                 rank[i] = 0;
                 update[i] = HEAD;
-                self.nodes[0].levels[i].span = self.len as u32;
+                let (f, _) = self.lvl(HEAD, i);
+                let fs = self.fscore(HEAD, i);
+                self.set_lvl(HEAD, i, f, self.len as u32, fs);
             }
             self.level = lvl;
         }
-        let node = Node {
-            ele: ele.into(),
-            score,
-            backward: NIL,
-            levels: vec![
-                Level {
-                    forward: NIL,
-                    span: 0
-                };
-                lvl
-            ]
-            .into_boxed_slice(),
-        };
-        let nx = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
+        let nx = self.alloc_record(lvl);
+        let slot = match self.free_eles.pop() {
+            Some(e) => {
+                self.eles[e as usize] = ele.into();
+                e
             }
             None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
+                self.eles.push(ele.into());
+                (self.eles.len() - 1) as u32
             }
         };
+        self.arena[nx as usize] = score.to_bits();
+        self.arena[nx as usize + 2] = slot as u64;
         for i in 0..lvl {
-            let u = update[i] as usize;
-            let ul = self.nodes[u].levels[i];
-            self.nodes[nx as usize].levels[i] = Level {
-                forward: ul.forward,
-                span: ul.span - (rank[0] - rank[i]),
-            };
-            self.nodes[u].levels[i] = Level {
-                forward: nx,
-                span: (rank[0] - rank[i]) + 1,
-            };
+            let u = update[i];
+            let (uf, us) = self.lvl(u, i);
+            let ufs = self.fscore(u, i);
+            self.set_lvl(nx, i, uf, us - (rank[0] - rank[i]), ufs);
+            self.set_lvl(u, i, nx, (rank[0] - rank[i]) + 1, score);
         }
-        for (i, u) in update.iter().enumerate().take(self.level).skip(lvl) {
-            self.nodes[*u as usize].levels[i].span += 1;
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(lvl) {
+            let (_, sp) = self.lvl(u, i);
+            self.set_span(u, i, sp + 1);
         }
-        self.nodes[nx as usize].backward = if update[0] == HEAD { NIL } else { update[0] };
+        self.set_backward(nx, if update[0] == HEAD { NIL } else { update[0] });
         let f = self.fwd(nx, 0);
         if f != NIL {
-            self.nodes[f as usize].backward = nx;
+            self.set_backward(f, nx);
         } else {
             self.tail = nx;
         }
@@ -250,29 +305,31 @@ impl SkipList {
 
     fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) {
         for (i, &u) in update.iter().enumerate().take(self.level) {
-            let u = u as usize;
-            if self.nodes[u].levels[i].forward == x {
-                self.nodes[u].levels[i].span += self.nodes[x as usize].levels[i].span;
-                self.nodes[u].levels[i].span -= 1;
-                self.nodes[u].levels[i].forward = self.nodes[x as usize].levels[i].forward;
+            let (uf, us) = self.lvl(u, i);
+            if uf == x {
+                let (xf, xs) = self.lvl(x, i);
+                let xfs = self.fscore(x, i);
+                self.set_lvl(u, i, xf, us + xs - 1, xfs);
             } else {
-                self.nodes[u].levels[i].span -= 1;
+                self.set_span(u, i, us - 1);
             }
         }
         let f = self.fwd(x, 0);
-        let b = self.node(x).backward;
+        let b = self.backward(x);
         if f != NIL {
-            self.nodes[f as usize].backward = b;
+            self.set_backward(f, b);
         } else {
             self.tail = b;
         }
-        while self.level > 1 && self.nodes[0].levels[self.level - 1].forward == NIL {
+        while self.level > 1 && self.fwd(HEAD, self.level - 1) == NIL {
             self.level -= 1;
         }
         self.len -= 1;
-        self.nodes[x as usize].ele = Box::default();
-        self.nodes[x as usize].levels = Box::default();
-        self.free.push(x);
+        let slot = self.arena[x as usize + 2] as u32;
+        self.eles[slot as usize] = Box::default();
+        self.free_eles.push(slot);
+        let h = self.height(x);
+        self.free[h].push(x);
     }
 
     /// Delete the member with this score; false if absent.
@@ -280,18 +337,13 @@ impl SkipList {
         let mut update = [HEAD; MAX_LEVEL];
         let mut x = HEAD;
         for i in (0..self.level).rev() {
-            loop {
-                let f = self.fwd(x, i);
-                if f != NIL && less(self.node(f).score, &self.node(f).ele, score, ele) {
-                    x = f;
-                } else {
-                    break;
-                }
+            while self.next_is_less(x, i, score, ele) {
+                x = self.fwd(x, i);
             }
             update[i] = x;
         }
         let f = self.fwd(x, 0);
-        if f != NIL && self.node(f).score == score && &*self.node(f).ele == ele {
+        if f != NIL && self.score(f) == score && self.ele(f) == ele {
             self.unlink(f, &update);
             true
         } else {
@@ -304,19 +356,11 @@ impl SkipList {
         let mut r = 0usize;
         let mut x = HEAD;
         for i in (0..self.level).rev() {
-            loop {
-                let f = self.fwd(x, i);
-                if f != NIL
-                    && (less(self.node(f).score, &self.node(f).ele, score, ele)
-                        || (self.node(f).score == score && &*self.node(f).ele == ele))
-                {
-                    r += self.nodes[x as usize].levels[i].span as usize;
-                    x = f;
-                } else {
-                    break;
-                }
+            while self.next_is_less_or_eq(x, i, score, ele) {
+                r += self.lvl(x, i).1 as usize;
+                x = self.fwd(x, i);
             }
-            if x != HEAD && &*self.node(x).ele == ele {
+            if x != HEAD && self.ele(x) == ele {
                 return r;
             }
         }
@@ -329,10 +373,9 @@ impl SkipList {
         let mut x = HEAD;
         for i in (0..self.level).rev() {
             loop {
-                let f = self.fwd(x, i);
-                let sp = self.nodes[x as usize].levels[i].span as usize;
-                if f != NIL && t + sp <= rank {
-                    t += sp;
+                let (f, sp) = self.lvl(x, i);
+                if f != NIL && t + sp as usize <= rank {
+                    t += sp as usize;
                     x = f;
                 } else {
                     break;
@@ -351,22 +394,24 @@ impl SkipList {
             return None;
         }
         let x = self.by_rank(rank0 + 1);
-        (x != NIL).then(|| (&*self.node(x).ele, self.node(x).score))
+        (x != NIL).then(|| (self.ele(x), self.score(x)))
     }
 
-    /// Visit from 0-based `start`, forward or backward, up to `n` elements; `f` returns false
-    /// to stop.
+    /// Visit from 0-based `start`, forward or backward; `f` returns false to stop.
     pub fn walk(&self, start: usize, rev: bool, mut f: impl FnMut(&[u8], f64) -> bool) {
         if start >= self.len {
             return;
         }
         let mut x = self.by_rank(start + 1);
         while x != NIL && x != HEAD {
-            let n = self.node(x);
-            if !f(&n.ele, n.score) {
+            if !f(self.ele(x), self.score(x)) {
                 return;
             }
-            x = if rev { n.backward } else { n.levels[0].forward };
+            x = if rev {
+                self.backward(x)
+            } else {
+                self.fwd(x, 0)
+            };
         }
     }
 
@@ -376,9 +421,9 @@ impl SkipList {
         let mut rank = 0usize;
         for i in (0..self.level).rev() {
             loop {
-                let f = self.fwd(x, i);
-                if f != NIL && !r.gte_min(self.node(f).score) {
-                    rank += self.nodes[x as usize].levels[i].span as usize;
+                let (f, sp) = self.lvl(x, i);
+                if f != NIL && !r.gte_min(self.fscore(x, i)) {
+                    rank += sp as usize;
                     x = f;
                 } else {
                     break;
@@ -386,7 +431,7 @@ impl SkipList {
             }
         }
         let f = self.fwd(x, 0);
-        (f != NIL && r.lte_max(self.node(f).score)).then_some(rank)
+        (f != NIL && r.lte_max(self.score(f))).then_some(rank)
     }
 
     /// 0-based rank of the last element with score in range.
@@ -395,16 +440,16 @@ impl SkipList {
         let mut rank = 0usize;
         for i in (0..self.level).rev() {
             loop {
-                let f = self.fwd(x, i);
-                if f != NIL && r.lte_max(self.node(f).score) {
-                    rank += self.nodes[x as usize].levels[i].span as usize;
+                let (f, sp) = self.lvl(x, i);
+                if f != NIL && r.lte_max(self.fscore(x, i)) {
+                    rank += sp as usize;
                     x = f;
                 } else {
                     break;
                 }
             }
         }
-        (x != HEAD && r.gte_min(self.node(x).score)).then(|| rank - 1)
+        (x != HEAD && r.gte_min(self.score(x))).then(|| rank - 1)
     }
 
     pub fn first_in_lex(&self, r: &LexRange) -> Option<usize> {
@@ -412,9 +457,9 @@ impl SkipList {
         let mut rank = 0usize;
         for i in (0..self.level).rev() {
             loop {
-                let f = self.fwd(x, i);
-                if f != NIL && !r.gte_min(&self.node(f).ele) {
-                    rank += self.nodes[x as usize].levels[i].span as usize;
+                let (f, sp) = self.lvl(x, i);
+                if f != NIL && !r.gte_min(self.ele(f)) {
+                    rank += sp as usize;
                     x = f;
                 } else {
                     break;
@@ -422,7 +467,7 @@ impl SkipList {
             }
         }
         let f = self.fwd(x, 0);
-        (f != NIL && r.lte_max(&self.node(f).ele)).then_some(rank)
+        (f != NIL && r.lte_max(self.ele(f))).then_some(rank)
     }
 
     pub fn last_in_lex(&self, r: &LexRange) -> Option<usize> {
@@ -430,16 +475,16 @@ impl SkipList {
         let mut rank = 0usize;
         for i in (0..self.level).rev() {
             loop {
-                let f = self.fwd(x, i);
-                if f != NIL && r.lte_max(&self.node(f).ele) {
-                    rank += self.nodes[x as usize].levels[i].span as usize;
+                let (f, sp) = self.lvl(x, i);
+                if f != NIL && r.lte_max(self.ele(f)) {
+                    rank += sp as usize;
                     x = f;
                 } else {
                     break;
                 }
             }
         }
-        (x != HEAD && r.gte_min(&self.node(x).ele)).then(|| rank - 1)
+        (x != HEAD && r.gte_min(self.ele(x))).then(|| rank - 1)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], f64)> + '_ {
@@ -448,19 +493,16 @@ impl SkipList {
             if x == NIL {
                 return None;
             }
-            let n = self.node(x);
-            x = n.levels[0].forward;
-            Some((&*n.ele, n.score))
+            let item = (self.ele(x), self.score(x));
+            x = self.fwd(x, 0);
+            Some(item)
         })
     }
 
     pub fn alloc_size(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self
-                .nodes
-                .iter()
-                .map(|n| n.ele.len() + n.levels.len() * 8)
-                .sum::<usize>()
+        self.arena.capacity() * 8
+            + self.eles.capacity() * std::mem::size_of::<Box<[u8]>>()
+            + self.eles.iter().map(|e| e.len()).sum::<usize>()
     }
 }
 

@@ -235,6 +235,34 @@ impl ZsetValue {
         }
     }
 
+    /// One lookup of `m`: if present, `decide(old)` returns its new score (None: unchanged),
+    /// applied at once. Returns the old score, None if `m` is absent.
+    pub fn modify(&mut self, m: &[u8], decide: impl FnOnce(f64) -> Option<f64>) -> Option<f64> {
+        match self {
+            ZsetValue::Skip(z) => {
+                let s = z.dict.get_mut(m)?;
+                let old = *s;
+                if let Some(new) = decide(old)
+                    && new != old
+                {
+                    *s = new;
+                    z.sl.delete(old, m);
+                    z.sl.insert(new, m);
+                }
+                Some(old)
+            }
+            ZsetValue::Listpack(_) => {
+                let old = self.score(m)?;
+                if let Some(new) = decide(old)
+                    && new != old
+                {
+                    self.update(m, old, new);
+                }
+                Some(old)
+            }
+        }
+    }
+
     /// Change the score of an existing member.
     pub fn update(&mut self, m: &[u8], old: f64, new: f64) {
         match self {
