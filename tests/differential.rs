@@ -447,14 +447,7 @@ fn seeded_random_sequence_matches_redis() {
     let Some((_r, _f, mut p)) = start_pair() else {
         return;
     };
-    let extra: u64 = std::env::var("FORKV_DIFF_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let seeds: Vec<u64> = [1u64, 2, 3, 0xdead_beef]
-        .into_iter()
-        .chain(100..100 + extra)
-        .collect();
+    let seeds = seeds_with_extra(&[1u64, 2, 3, 0xdead_beef], 100);
     for seed in seeds {
         let mut g = Gen(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         p.run(&[words("FLUSHALL")]);

@@ -387,14 +387,7 @@ fn seeded_collection_sequences_match_redis() {
     let Some((_r, _f, mut p)) = start_pair() else {
         return;
     };
-    let extra: u64 = std::env::var("FORKV_DIFF_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let seeds: Vec<u64> = [11u64, 12, 13, 14, 15, 16]
-        .into_iter()
-        .chain(200..200 + extra)
-        .collect();
+    let seeds = seeds_with_extra(&[11u64, 12, 13, 14, 15, 16], 200);
     for seed in seeds {
         let mut g = Gen(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         p.run(&[words("DISCARD"), words("FLUSHALL")]);

@@ -8,7 +8,6 @@ use super::{
 use crate::config::P;
 use crate::net::client::Client;
 use crate::server::Server;
-use crate::server::blocking::parse_timeout;
 use crate::server::notify;
 use crate::types::Value;
 use crate::types::quicklist::{End, Quicklist};
@@ -511,12 +510,9 @@ fn lmove_generic(
     timeout: Option<&[u8]>,
 ) {
     let deadline = match timeout {
-        Some(t) => match parse_timeout(t, srv.cmd_time_ms) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                c.out.error(e);
-                return;
-            }
+        Some(t) => match super::arg_timeout(srv, c, t) {
+            Some(d) => Some(d),
+            None => return,
         },
         None => None,
     };
@@ -574,12 +570,8 @@ pub fn brpoplpush(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 
 /// BLPOP / BRPOP.
 fn bpop_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], end: End) {
-    let deadline = match parse_timeout(args[args.len() - 1], srv.cmd_time_ms) {
-        Ok(d) => d,
-        Err(e) => {
-            c.out.error(e);
-            return;
-        }
+    let Some(deadline) = super::arg_timeout(srv, c, args[args.len() - 1]) else {
+        return;
     };
     let keys = &args[1..args.len() - 1];
     for key in keys {
@@ -615,66 +607,20 @@ pub fn brpop(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     bpop_generic(srv, c, args, End::Tail)
 }
 
-/// Parse `numkeys key... LEFT|RIGHT [COUNT n]` from `at`; returns (keys, end, count).
-fn parse_mpop<'a>(
-    c: &mut Client,
-    args: &[&'a [u8]],
-    at: usize,
-) -> Option<(Vec<&'a [u8]>, End, usize)> {
-    let n = match crate::resp::parse_i64(args[at]) {
-        Some(n) if n > 0 => n as usize,
-        _ => {
-            c.out.error("numkeys should be greater than 0");
-            return None;
-        }
-    };
-    let first = at + 1;
-    if n >= args.len() - first {
-        c.out.error(SYNTAX);
-        return None;
-    }
-    let keys = args[first..first + n].to_vec();
-    let mut i = first + n;
-    let Some(end) = args.get(i).and_then(|a| parse_end(a)) else {
-        c.out.error(SYNTAX);
-        return None;
-    };
-    i += 1;
-    let mut count = None;
-    while i < args.len() {
-        if eq_ic(args[i], "count") && i + 1 < args.len() && count.is_none() {
-            let v = match crate::resp::parse_i64(args[i + 1]) {
-                Some(v) if v > 0 => v,
-                _ => {
-                    c.out.error("count should be greater than 0");
-                    return None;
-                }
-            };
-            count = Some(v as usize);
-            i += 2;
-        } else {
-            c.out.error(SYNTAX);
-            return None;
-        }
-    }
-    Some((keys, end, count.unwrap_or(1)))
-}
-
 fn mpop_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], blocking: bool) {
     let deadline = if blocking {
-        match parse_timeout(args[1], srv.cmd_time_ms) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                c.out.error(e);
-                return;
-            }
-        }
+        let Some(d) = super::arg_timeout(srv, c, args[1]) else {
+            return;
+        };
+        Some(d)
     } else {
         None
     };
-    let Some((keys, end, count)) = parse_mpop(c, args, if blocking { 2 } else { 1 }) else {
+    let at = if blocking { 2 } else { 1 };
+    let Some((keys, right, count)) = super::parse_multi_pop(c, args, at, ("left", "right")) else {
         return;
     };
+    let end = if right { End::Tail } else { End::Head };
     for key in &keys {
         match read_list(srv, c, key) {
             Err(_) => return,

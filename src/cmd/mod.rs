@@ -373,6 +373,67 @@ pub fn arg_positive(c: &mut Client, a: &[u8]) -> Option<i64> {
     }
 }
 
+/// Parse `numkeys key... <A>|<B> [COUNT n]` from `at` (LMPOP's LEFT|RIGHT, ZMPOP's MIN|MAX) with
+/// Redis's errors. Returns the keys, whether the second word was given, and the count.
+pub fn parse_multi_pop<'a>(
+    c: &mut Client,
+    args: &[&'a [u8]],
+    at: usize,
+    words: (&str, &str),
+) -> Option<(Vec<&'a [u8]>, bool, usize)> {
+    let n = match parse_i64(args[at]) {
+        Some(n) if n > 0 => n as usize,
+        _ => {
+            c.out.error("numkeys should be greater than 0");
+            return None;
+        }
+    };
+    let first = at + 1;
+    if n >= args.len() - first {
+        c.out.error(SYNTAX);
+        return None;
+    }
+    let which = args[first + n];
+    let second = if eq_ic(which, words.0) {
+        false
+    } else if eq_ic(which, words.1) {
+        true
+    } else {
+        c.out.error(SYNTAX);
+        return None;
+    };
+    let mut count = None;
+    let mut i = first + n + 1;
+    while i < args.len() {
+        if count.is_none() && eq_ic(args[i], "count") && i + 1 < args.len() {
+            match parse_i64(args[i + 1]) {
+                Some(v) if v > 0 => count = Some(v as usize),
+                _ => {
+                    c.out.error("count should be greater than 0");
+                    return None;
+                }
+            }
+            i += 2;
+        } else {
+            c.out.error(SYNTAX);
+            return None;
+        }
+    }
+    Some((args[first..first + n].to_vec(), second, count.unwrap_or(1)))
+}
+
+/// A blocking command's timeout argument as an absolute deadline (None: forever); the outer
+/// None after replying the error.
+pub fn arg_timeout(srv: &Server, c: &mut Client, a: &[u8]) -> Option<Option<i64>> {
+    match crate::server::blocking::parse_timeout(a, srv.cmd_time_ms) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            c.out.error(e);
+            None
+        }
+    }
+}
+
 /// Normalise a Redis start/end index pair against `len` (LRANGE, ZRANGE, GETRANGE rules):
 /// None when the range is empty.
 pub fn clamp_range(mut start: i64, mut end: i64, len: usize) -> Option<(usize, usize)> {

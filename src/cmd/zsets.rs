@@ -6,7 +6,6 @@ use super::{
 use crate::config::P;
 use crate::net::client::Client;
 use crate::server::Server;
-use crate::server::blocking::parse_timeout;
 use crate::server::notify;
 use crate::types::Value;
 use crate::types::skiplist::{LexBound, LexRange, ScoreRange};
@@ -843,12 +842,8 @@ fn bzpop_generic(
 }
 
 fn bzpop_cmd(srv: &mut Server, c: &mut Client, args: &[&[u8]], max: bool) {
-    let d = match parse_timeout(args[args.len() - 1], srv.cmd_time_ms) {
-        Ok(d) => d,
-        Err(e) => {
-            c.out.error(e);
-            return;
-        }
+    let Some(d) = super::arg_timeout(srv, c, args[args.len() - 1]) else {
+        return;
     };
     bzpop_generic(srv, c, args, &args[1..args.len() - 1], max, None, Some(d))
 }
@@ -861,58 +856,19 @@ pub fn bzpopmax(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 fn zmpop_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], blocking: bool) {
-    let at = if blocking { 2 } else { 1 };
     let deadline = if blocking {
-        match parse_timeout(args[1], srv.cmd_time_ms) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                c.out.error(e);
-                return;
-            }
-        }
+        let Some(d) = super::arg_timeout(srv, c, args[1]) else {
+            return;
+        };
+        Some(d)
     } else {
         None
     };
-    let n = match crate::resp::parse_i64(args[at]) {
-        Some(n) if n > 0 => n as usize,
-        _ => {
-            c.out.error("numkeys should be greater than 0");
-            return;
-        }
-    };
-    let first = at + 1;
-    if n >= args.len() - first {
-        c.out.error(SYNTAX);
-        return;
-    }
-    let where_idx = first + n;
-    let max = if eq_ic(args[where_idx], "max") {
-        true
-    } else if eq_ic(args[where_idx], "min") {
-        false
-    } else {
-        c.out.error(SYNTAX);
+    let at = if blocking { 2 } else { 1 };
+    let Some((keys, max, count)) = super::parse_multi_pop(c, args, at, ("min", "max")) else {
         return;
     };
-    let mut count = None;
-    let mut j = where_idx + 1;
-    while j < args.len() {
-        if count.is_none() && eq_ic(args[j], "count") && j + 1 < args.len() {
-            match crate::resp::parse_i64(args[j + 1]) {
-                Some(v) if v > 0 => count = Some(v as usize),
-                _ => {
-                    c.out.error("count should be greater than 0");
-                    return;
-                }
-            }
-            j += 2;
-        } else {
-            c.out.error(SYNTAX);
-            return;
-        }
-    }
-    let keys: Vec<&[u8]> = args[first..where_idx].to_vec();
-    bzpop_generic(srv, c, args, &keys, max, Some(count.unwrap_or(1)), deadline)
+    bzpop_generic(srv, c, args, &keys, max, Some(count), deadline)
 }
 
 pub fn zmpop(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {

@@ -357,3 +357,12 @@ impl Gen {
         }
     }
 }
+
+/// Seeds beyond the fixed ones: FORKV_DIFF_SEEDS=N adds N more, from `first`.
+pub fn seeds_with_extra(fixed: &[u64], first: u64) -> Vec<u64> {
+    let extra: u64 = std::env::var("FORKV_DIFF_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    fixed.iter().copied().chain(first..first + extra).collect()
+}
