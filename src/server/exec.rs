@@ -306,7 +306,6 @@ impl Server {
             c.out.simple("QUEUED");
             return;
         }
-        self.feed_monitors(c, def, args);
         self.call(c, def, args);
     }
 
@@ -326,6 +325,11 @@ impl Server {
         let start = Instant::now();
         (def.handler)(self, c, args);
         let usec = start.elapsed().as_micros() as u64;
+        // MONITOR sees a command once it ran (so EXEC follows the commands it ran), as the
+        // client sent it, and not again when a blocked client is served.
+        if !self.serving_blocked {
+            self.feed_monitors(c, def, args);
+        }
         self.collect_errors(c);
         let failed = self.stats.total_error_replies > errors_before;
         let st = self.stats.command(def);
