@@ -279,11 +279,21 @@ fn memory_rows(forkv_bin: &str, quick: bool) {
                     &[]
                 };
                 let p = start(bin, extra);
+                // Warm up with 16 MB of traffic first: forkv's receive buffers (512 x 16 KiB,
+                // a fixed cost) and Redis's client buffers become resident before the baseline.
+                let blob = vec![b'x'; 1024];
+                pipeline(
+                    p.port,
+                    (0..16_000).map(|_| vec![b"ECHO".to_vec(), blob.clone()]),
+                );
+                std::thread::sleep(Duration::from_millis(300));
                 let (u0, r0) = (
                     info_field(p.port, "memory", "used_memory"),
                     rss_of(p.child.id()),
                 );
                 pipeline(p.port, fill_cmds(kind, keys, per_key));
+                // Let the server finish closing the loading connection (its buffers go then).
+                std::thread::sleep(Duration::from_millis(300));
                 let (u1, r1) = (
                     info_field(p.port, "memory", "used_memory"),
                     rss_of(p.child.id()),

@@ -49,6 +49,7 @@ fn init_logging(cfg: &Config) {
 }
 
 fn main() {
+    forkv::alloc::configure_system_allocator();
     let mut args: Vec<String> = std::env::args().collect();
     let exe = std::fs::canonicalize(&args[0])
         .map(|p| p.to_string_lossy().into_owned())

@@ -1,12 +1,14 @@
 //! Memory accounting (DESIGN §9).
 //!
 //! Every heap byte of the process goes through `CountingAlloc`, the global allocator, which keeps
-//! `used_memory` exact for INFO (and later `maxmemory`). For now it is backed by the system
-//! allocator; the arena and big-key-region allocator replaces the backing without changing this
-//! interface: callers only ever see `used_memory()` and `peak_memory()`.
+//! `used_memory` exact for INFO (and later `maxmemory`): blocks up to 4 KiB come from the
+//! size-class slabs of `slab.rs` (counted at their class size, as Redis counts jemalloc's usable
+//! size), larger ones from the system allocator. Callers only ever see `used_memory()` and
+//! `peak_memory()`.
 
 pub mod heap;
 pub mod pages;
+pub mod slab;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,10 +25,25 @@ fn add(n: usize) {
     }
 }
 
-// SAFETY: every method forwards to `System` with the same layout and only adds bookkeeping on the
-// side, so the GlobalAlloc contract is whatever System guarantees.
+/// Whether a layout is served by the slabs (small, at most 8-aligned).
+#[inline]
+fn small(layout: &Layout) -> bool {
+    layout.size() <= slab::MAX_SMALL && layout.align() <= 8 && layout.size() > 0
+}
+
+// SAFETY: small layouts are served by `slab` (blocks of at least the layout's size, 8-aligned,
+// valid until freed with the same layout, which maps to the same class); the rest forward to
+// `System` unchanged. Bookkeeping on the side does not affect the returned memory.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if small(&layout) {
+            let c = slab::class_of(layout.size());
+            let p = slab::alloc(c);
+            if !p.is_null() {
+                add(slab::CLASSES[c]);
+            }
+            return p;
+        }
         // SAFETY: forwarded unchanged.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
@@ -35,6 +52,15 @@ unsafe impl GlobalAlloc for CountingAlloc {
         p
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if small(&layout) {
+            // SAFETY: same contract as alloc; the block is then zeroed over the layout's size.
+            let p = unsafe { self.alloc(layout) };
+            if !p.is_null() {
+                // SAFETY: `p` is valid for `layout.size()` bytes.
+                unsafe { std::ptr::write_bytes(p, 0, layout.size()) };
+            }
+            return p;
+        }
         // SAFETY: forwarded unchanged.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
@@ -43,21 +69,59 @@ unsafe impl GlobalAlloc for CountingAlloc {
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if small(&layout) {
+            let c = slab::class_of(layout.size());
+            // SAFETY: the caller returns a block allocated with this layout, hence this class.
+            unsafe { slab::free(ptr, c) };
+            USED.fetch_sub(slab::CLASSES[c], Ordering::Relaxed);
+            return;
+        }
         // SAFETY: forwarded unchanged.
         unsafe { System.dealloc(ptr, layout) };
         USED.fetch_sub(layout.size(), Ordering::Relaxed);
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        // SAFETY: `layout.align()` is a valid alignment and `new_size` fits it (caller).
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        let (old_small, new_small) = (small(&layout), small(&new_layout));
+        if !old_small && !new_small {
+            // SAFETY: forwarded unchanged.
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                if new_size >= layout.size() {
+                    add(new_size - layout.size());
+                } else {
+                    USED.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+                }
+            }
+            return p;
+        }
+        if old_small && new_small && slab::class_of(layout.size()) == slab::class_of(new_size) {
+            return ptr;
+        }
+        // Across classes or between the slabs and System: move the bytes.
+        // SAFETY: a fresh block for the new layout; the old one stays valid until freed below.
+        let p = unsafe { self.alloc(new_layout) };
         if !p.is_null() {
-            if new_size >= layout.size() {
-                add(new_size - layout.size());
-            } else {
-                USED.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            // SAFETY: both blocks are valid for the smaller of the two sizes and distinct.
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
             }
         }
         p
+    }
+}
+
+/// Settle glibc's behaviour for the large blocks it still serves (query and reply buffers,
+/// big tables): blocks from 128 KiB up are mapped and unmapped on free. Without fixing the
+/// threshold glibc raises it after every large free, so buffers a burst left behind stay in the
+/// heap, resident, long after the burst.
+pub fn configure_system_allocator() {
+    // SAFETY: mallopt only changes malloc tuning parameters; called before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
     }
 }
 

@@ -222,6 +222,29 @@ impl Client {
         self.send_inflight || self.recv_armed
     }
 
+    /// Free the capacity of empty query and output buffers above a small size (called for
+    /// clients that have been idle for a while).
+    pub fn release_idle_buffers(&mut self) {
+        const KEEP: usize = 32 * 1024;
+        if self.qbuf.capacity() > KEEP && self.qpos >= self.qbuf.len() && !self.parser.in_progress()
+        {
+            self.compact_query();
+            if self.qbuf.is_empty() {
+                self.qbuf = Vec::new();
+            }
+        }
+        if self.out.buf.is_empty() && self.out.buf.capacity() > KEEP && self.marks.is_empty() {
+            self.out.buf = Vec::new();
+        }
+        if !self.send_inflight
+            && self.sending.capacity() > KEEP
+            && self.sending.len() <= self.send_off
+        {
+            self.sending = Vec::new();
+            self.send_off = 0;
+        }
+    }
+
     /// Drop consumed query bytes, keeping whatever a partial command refers to. Moving the
     /// unconsumed tail costs its length, so it is only done once the consumed prefix is at
     /// least as large (amortised O(1) per byte, even for a deep pipeline).

@@ -19,6 +19,9 @@ pub struct CronState {
     pub resize_db: usize,
 }
 
+/// A client quiet this long gives back the capacity of its empty buffers.
+const BUFFER_IDLE_MS: i64 = 2000;
+
 impl Server {
     pub fn cron_tick(&mut self) {
         self.cron.ticks += 1;
@@ -29,6 +32,13 @@ impl Server {
     }
 
     fn clients_cron(&mut self, now: i64) {
+        // Buffers a burst left behind go back once the client has been quiet for a while (as
+        // Redis's clientsCronResizeQueryBuffer/OutputBuffer).
+        for c in self.clients.iter_mut().flatten() {
+            if now - c.last_interaction_ms >= BUFFER_IDLE_MS {
+                c.release_idle_buffers();
+            }
+        }
         let timeout = self.cfg.int(P::Timeout);
         if timeout <= 0 {
             return;
