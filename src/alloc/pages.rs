@@ -221,6 +221,11 @@ pub struct RetiredPages {
 unsafe impl Send for RetiredPages {}
 
 impl RetiredPages {
+    /// Whether this is a mapping to return slice by slice (heap arrays are freed at once).
+    pub fn is_mapped(&self) -> bool {
+        self.map_len != 0
+    }
+
     /// Give back up to `bytes` more pages. Returns true when everything is released (the
     /// final munmap, in Drop, is then cheap).
     pub fn release_some(&mut self, bytes: usize) -> bool {

@@ -13,10 +13,11 @@
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Block sizes: 8-byte steps to 64, 16-byte steps to 128, then four classes per doubling.
-pub const CLASSES: [usize; 32] = [
-    8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640,
-    768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+/// Block sizes: 8-byte steps to 96 (the keyspace's table node is 72 bytes), 16-byte steps to
+/// 128, then four classes per doubling.
+pub const CLASSES: [usize; 34] = [
+    8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448,
+    512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
 ];
 pub const MAX_SMALL: usize = 4096;
 /// Bytes a class takes from the region at a time.
@@ -27,17 +28,17 @@ const REGION: usize = 64 * 1024 * 1024;
 /// The class index for `size` (1..=MAX_SMALL).
 #[inline]
 pub fn class_of(size: usize) -> usize {
-    if size <= 64 {
+    if size <= 96 {
         size.max(1).div_ceil(8) - 1
     } else if size <= 128 {
-        8 + (size - 65) / 16
+        12 + (size - 97) / 16
     } else {
         // Four classes per doubling above 128: 160, 192, 224, 256, 320, ...
         let lg = usize::BITS - 1 - (size - 1).leading_zeros(); // floor(log2(size - 1))
         let step = 1usize << (lg - 2);
         let base = 1usize << lg;
         let idx_in = (size - 1 - base) / step; // 0..3
-        12 + (lg as usize - 7) * 4 + idx_in
+        14 + (lg as usize - 7) * 4 + idx_in
     }
 }
 
@@ -72,7 +73,7 @@ const EMPTY_CLASS: Class = Class {
     }),
 };
 
-static STATE: [Class; 32] = [EMPTY_CLASS; 32];
+static STATE: [Class; CLASSES.len()] = [EMPTY_CLASS; CLASSES.len()];
 static REGIONS: Region = Region {
     lock: AtomicBool::new(false),
     cur: UnsafeCell::new((0, 0)),

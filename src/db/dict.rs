@@ -81,13 +81,20 @@ pub struct Dict<V> {
     rehash_idx: Option<usize>,
     hasher: KeyHasher,
     pub resize_allowed: bool,
+    /// State only big (mapped) tables need, boxed so that the many small tables inside
+    /// hashes, sets and sorted sets stay small.
+    big: Option<Box<BigTables>>,
+}
+
+#[derive(Default)]
+struct BigTables {
     /// A grown table being prepared by the helper thread: (buckets, where it arrives).
     incoming: Option<(
         usize,
         std::sync::mpsc::Receiver<crate::alloc::pages::PreparedPages>,
     )>,
-    /// Emptied bucket arrays of finished rehashes, given back to the kernel a slice at a time
-    /// by `release_retired` (dropping a big one at once would stall the loop).
+    /// Emptied mapped bucket arrays of finished rehashes, given back to the kernel a slice at
+    /// a time by `release_retired` (dropping a big one at once would stall the loop).
     retired: Vec<crate::alloc::pages::RetiredPages>,
 }
 
@@ -98,8 +105,7 @@ impl<V> Dict<V> {
             rehash_idx: None,
             hasher,
             resize_allowed: true,
-            incoming: None,
-            retired: Vec::new(),
+            big: None,
         }
     }
 
@@ -134,19 +140,36 @@ impl<V> Dict<V> {
                 }
             }
         }
-        for t in &mut self.ht {
-            let old = std::mem::replace(t, Table::empty());
-            self.retired.push(old.buckets.into_retired());
+        for i in 0..2 {
+            let old = std::mem::replace(&mut self.ht[i], Table::empty());
+            self.retire(old);
         }
         self.rehash_idx = None;
-        self.incoming = None;
+        if let Some(b) = self.big.as_mut() {
+            b.incoming = None;
+        }
+    }
+
+    /// An emptied table's buckets: a heap array is freed now, a mapping is kept to be returned
+    /// in slices.
+    fn retire(&mut self, t: Table<V>) {
+        let r = t.buckets.into_retired();
+        if r.is_mapped() {
+            self.big
+                .get_or_insert_with(Default::default)
+                .retired
+                .push(r);
+        }
     }
 
     /// Give back up to `bytes` of retired bucket arrays; true while some remain.
     pub fn release_retired(&mut self, bytes: usize) -> bool {
-        while let Some(r) = self.retired.last_mut() {
+        let Some(big) = self.big.as_mut() else {
+            return false;
+        };
+        while let Some(r) = big.retired.last_mut() {
             if r.release_some(bytes) {
-                self.retired.pop();
+                big.retired.pop();
             } else {
                 return true;
             }
@@ -186,7 +209,7 @@ impl<V> Dict<V> {
         if self.ht[0].used == 0 {
             let new = std::mem::replace(&mut self.ht[1], Table::empty());
             let done = std::mem::replace(&mut self.ht[0], new);
-            self.retired.push(done.buckets.into_retired());
+            self.retire(done);
             self.rehash_idx = None;
             return false;
         }
@@ -234,18 +257,21 @@ impl<V> Dict<V> {
             let bytes = want * std::mem::size_of::<Option<Box<Node<V>>>>();
             if bytes < crate::alloc::pages::MMAP_MIN_BYTES || used / size > FORCE_RESIZE_RATIO {
                 // Small, or we waited too long for the helper: allocate here.
-                self.incoming = None;
+                if let Some(b) = self.big.as_mut() {
+                    b.incoming = None;
+                }
                 self.start_resize(want);
                 return;
             }
             // Big: have the helper thread populate it; keep chaining meanwhile (the load factor
             // passes 1 for the milliseconds that takes) and install it when it arrives.
-            match &self.incoming {
-                None => self.incoming = Some((want, crate::alloc::pages::prepare_async(bytes))),
+            let big = self.big.get_or_insert_with(Default::default);
+            match &big.incoming {
+                None => big.incoming = Some((want, crate::alloc::pages::prepare_async(bytes))),
                 Some((n, rx)) => match rx.try_recv() {
                     Ok(pages) => {
                         let n = *n;
-                        self.incoming = None;
+                        big.incoming = None;
                         // SAFETY: zero is `None` for every bucket, and the mapping was made
                         // for `n` buckets.
                         let buckets = unsafe { Buckets::from_prepared(pages, n) };
@@ -254,7 +280,7 @@ impl<V> Dict<V> {
                     }
                     Err(std::sync::mpsc::TryRecvError::Empty) => {}
                     Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                        self.incoming = None;
+                        big.incoming = None;
                         self.start_resize(want);
                     }
                 },
@@ -310,6 +336,12 @@ impl<V> Dict<V> {
 
     /// Lookup that also advances a pending rehash by one step (as Redis's dictFind).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        self.get_key_value_mut(key).map(|(_, v)| v)
+    }
+
+    /// The stored key (its bytes stay at the same address until the entry is removed: nodes
+    /// and keys are boxed, rehashing moves only the boxes' pointers) and the value.
+    pub fn get_key_value_mut(&mut self, key: &[u8]) -> Option<(&[u8], &mut V)> {
         if self.is_empty() {
             return None;
         }
@@ -331,7 +363,7 @@ impl<V> Dict<V> {
             unsafe {
                 while let Some(node) = (*cur).as_deref_mut() {
                     if node.hash == h && &*node.key == key {
-                        return Some(&mut node.val);
+                        return Some((&node.key, &mut node.val));
                     }
                     cur = &mut node.next;
                 }

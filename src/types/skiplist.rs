@@ -4,8 +4,10 @@
 //! Nodes are variable-size records in one word arena, levels inline as in Redis's node: a
 //! descent that moves to a node finds its levels in the same cache lines. Each level also keeps
 //! the score of the node it points to, so comparing with a node the descent does not move to
-//! costs no memory access. Members live in a side table (read only on score ties and at the
-//! end of a search). Freed records are reused by height, freed member slots by index.
+//! costs no memory access. Members are not copied: a side table (read only on score ties and
+//! at the end of a search) points at bytes the sorted set's hash table owns, as Redis's
+//! skiplist and dict share one sds. Freed records are reused by height, freed member slots by
+//! index.
 
 const MAX_LEVEL: usize = 32;
 const NIL: u32 = u32::MAX;
@@ -13,12 +15,27 @@ const HEAD: u32 = 0;
 /// Words before a record's levels: score, backward|height, member slot.
 const HDR: usize = 3;
 
-#[derive(Clone, Debug)]
+/// Member bytes owned elsewhere (see `insert`).
+#[derive(Clone, Copy, Debug)]
+struct MemberRef {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl MemberRef {
+    const EMPTY: MemberRef = MemberRef {
+        ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(),
+        len: 0,
+    };
+}
+
+/// Not `Clone`: a copy would point at the original set's members.
+#[derive(Debug)]
 pub struct SkipList {
     arena: Vec<u64>,
     /// Free records by height.
     free: Vec<Vec<u32>>,
-    eles: Vec<Box<[u8]>>,
+    eles: Vec<MemberRef>,
     free_eles: Vec<u32>,
     tail: u32,
     len: usize,
@@ -191,7 +208,10 @@ impl SkipList {
 
     #[inline]
     fn ele(&self, x: u32) -> &[u8] {
-        &self.eles[self.arena[x as usize + 2] as usize]
+        let r = self.eles[self.arena[x as usize + 2] as usize];
+        // SAFETY: `insert`'s contract keeps the bytes of every member in the list alive and
+        // unchanged until it is deleted; freed slots hold an empty reference.
+        unsafe { std::slice::from_raw_parts(r.ptr, r.len) }
     }
 
     /// (forward, span) of level `i` of `x`.
@@ -245,8 +265,12 @@ impl SkipList {
         fs < score || (fs == score && self.ele(f) <= ele)
     }
 
-    /// Insert a member known to be absent.
-    pub fn insert(&mut self, score: f64, ele: &[u8]) {
+    /// Insert a member known to be absent. The list keeps a reference to `ele`, not a copy.
+    ///
+    /// # Safety
+    /// The bytes of `ele` must stay valid and unchanged until the member is deleted from the
+    /// list (or the list is dropped). The sorted set passes its hash table's own key.
+    pub unsafe fn insert(&mut self, score: f64, ele: &[u8]) {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut x = HEAD;
@@ -270,13 +294,17 @@ impl SkipList {
             self.level = lvl;
         }
         let nx = self.alloc_record(lvl);
+        let r = MemberRef {
+            ptr: ele.as_ptr(),
+            len: ele.len(),
+        };
         let slot = match self.free_eles.pop() {
             Some(e) => {
-                self.eles[e as usize] = ele.into();
+                self.eles[e as usize] = r;
                 e
             }
             None => {
-                self.eles.push(ele.into());
+                self.eles.push(r);
                 (self.eles.len() - 1) as u32
             }
         };
@@ -326,7 +354,7 @@ impl SkipList {
         }
         self.len -= 1;
         let slot = self.arena[x as usize + 2] as u32;
-        self.eles[slot as usize] = Box::default();
+        self.eles[slot as usize] = MemberRef::EMPTY;
         self.free_eles.push(slot);
         let h = self.height(x);
         self.free[h].push(x);
@@ -500,9 +528,7 @@ impl SkipList {
     }
 
     pub fn alloc_size(&self) -> usize {
-        self.arena.capacity() * 8
-            + self.eles.capacity() * std::mem::size_of::<Box<[u8]>>()
-            + self.eles.iter().map(|e| e.len()).sum::<usize>()
+        self.arena.capacity() * 8 + self.eles.capacity() * std::mem::size_of::<MemberRef>()
     }
 }
 
@@ -514,6 +540,8 @@ mod tests {
     fn ranks_and_ranges_against_model() {
         let mut sl = SkipList::new();
         let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
+        // The list refers to member bytes: keep every inserted member alive for the test.
+        let mut keep: Vec<Box<[u8]>> = Vec::new();
         let mut rng = crate::db::Rng::from_seed(11);
         for _ in 0..3000 {
             let r = rng.next_u64();
@@ -523,7 +551,11 @@ mod tests {
                 let (s, _) = model.remove(pos);
                 assert!(sl.delete(s, &ele));
             } else {
-                sl.insert(score, &ele);
+                let owned: Box<[u8]> = ele.clone().into();
+                // SAFETY: `owned` moves into `keep`, which outlives `sl`; its heap bytes do not
+                // move.
+                unsafe { sl.insert(score, &owned) };
+                keep.push(owned);
                 model.push((score, ele));
             }
             model.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));

@@ -6,9 +6,41 @@ use super::listpack::{Listpack, LpVal};
 use super::skiplist::{LexRange, ScoreRange, SkipList};
 use crate::db::{Dict, KeyHasher};
 
+/// A large sorted set. The skiplist refers to the member bytes the dict owns, so a member is
+/// always deleted from the skiplist before it leaves the dict.
 pub struct ZSkip {
     pub dict: Dict<f64>,
     pub sl: SkipList,
+}
+
+impl ZSkip {
+    /// Add a member known to be absent.
+    fn add(&mut self, m: &[u8], score: f64) {
+        self.dict.insert_new(m.into(), score);
+        let (key, _) = self.dict.get_key_value_mut(m).expect("just inserted");
+        // SAFETY: `key` is the dict's own allocation for this member: it stays put until the
+        // member is removed, and every removal deletes it from the skiplist first.
+        unsafe { self.sl.insert(score, key) };
+    }
+
+    /// Change an existing member's score.
+    fn rescore(&mut self, m: &[u8], old: f64, new: f64) {
+        self.sl.delete(old, m);
+        if let Some((key, s)) = self.dict.get_key_value_mut(m) {
+            *s = new;
+            // SAFETY: as in `add`.
+            unsafe { self.sl.insert(new, key) };
+        }
+    }
+
+    /// Remove a member; its score if it was there.
+    fn take(&mut self, m: &[u8]) -> Option<f64> {
+        let s = *self.dict.get(m)?;
+        self.sl.delete(s, m);
+        self.dict.remove(m);
+        self.dict.shrink_if_sparse();
+        Some(s)
+    }
 }
 
 pub enum ZsetValue {
@@ -82,12 +114,14 @@ impl Clone for ZsetValue {
         match self {
             ZsetValue::Listpack(lp) => ZsetValue::Listpack(lp.clone()),
             ZsetValue::Skip(z) => {
-                let mut d = Dict::new(z.dict.hasher().clone());
-                z.dict.for_each(|k, v| d.insert_new(k.into(), *v));
-                ZsetValue::Skip(Box::new(ZSkip {
-                    dict: d,
-                    sl: z.sl.clone(),
-                }))
+                let mut c = ZSkip {
+                    dict: Dict::new(z.dict.hasher().clone()),
+                    sl: SkipList::new(),
+                };
+                for (m, s) in z.sl.iter() {
+                    c.add(m, s);
+                }
+                ZsetValue::Skip(Box::new(c))
             }
         }
     }
@@ -190,10 +224,7 @@ impl ZsetValue {
             };
             let mut it = lp.iter();
             while let (Some(m), Some(s)) = (it.next(), it.next()) {
-                let m = m.to_vec();
-                let s = lp_score(s);
-                z.sl.insert(s, &m);
-                z.dict.insert_new(m.into(), s);
+                z.add(&m.to_vec(), lp_score(s));
             }
             *self = ZsetValue::Skip(Box::new(z));
         }
@@ -228,10 +259,7 @@ impl ZsetValue {
         }
         match self {
             ZsetValue::Listpack(lp) => Self::lp_insert(lp, m, score),
-            ZsetValue::Skip(z) => {
-                z.sl.insert(score, m);
-                z.dict.insert_new(m.into(), score);
-            }
+            ZsetValue::Skip(z) => z.add(m, score),
         }
     }
 
@@ -240,14 +268,15 @@ impl ZsetValue {
     pub fn modify(&mut self, m: &[u8], decide: impl FnOnce(f64) -> Option<f64>) -> Option<f64> {
         match self {
             ZsetValue::Skip(z) => {
-                let s = z.dict.get_mut(m)?;
+                let (key, s) = z.dict.get_key_value_mut(m)?;
                 let old = *s;
                 if let Some(new) = decide(old)
                     && new != old
                 {
                     *s = new;
                     z.sl.delete(old, m);
-                    z.sl.insert(new, m);
+                    // SAFETY: `key` is the dict's own allocation for this member (see ZSkip).
+                    unsafe { z.sl.insert(new, key) };
                 }
                 Some(old)
             }
@@ -272,13 +301,7 @@ impl ZsetValue {
                 }
                 Self::lp_insert(lp, m, new);
             }
-            ZsetValue::Skip(z) => {
-                z.sl.delete(old, m);
-                z.sl.insert(new, m);
-                if let Some(s) = z.dict.get_mut(m) {
-                    *s = new;
-                }
-            }
+            ZsetValue::Skip(z) => z.rescore(m, old, new),
         }
     }
 
@@ -291,14 +314,7 @@ impl ZsetValue {
                 }
                 None => false,
             },
-            ZsetValue::Skip(z) => match z.dict.remove(m) {
-                Some(s) => {
-                    z.sl.delete(s, m);
-                    z.dict.shrink_if_sparse();
-                    true
-                }
-                None => false,
-            },
+            ZsetValue::Skip(z) => z.take(m).is_some(),
         }
     }
 
