@@ -359,3 +359,66 @@ fn watch_is_broken_by_changes_from_others_flush_swapdb_and_expiry() {
     a.cmd(&["PING"]);
     assert_eq!(a.cmd(&["EXEC"]), Reply::NilArray);
 }
+
+#[test]
+fn maxmemory_evicts_with_events_and_refuses_writes_under_noeviction() {
+    let s = start_forkv(&[]);
+    let mut c = s.conn();
+    let mut sub = s.conn();
+    c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Ee"]);
+    sub.cmd(&["SUBSCRIBE", "__keyevent@0__:evicted"]);
+    let info = c.cmd(&["INFO", "memory"]).bulk_str();
+    let used: i64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let limit = (used + 2 * 1024 * 1024).to_string();
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", &limit]), status("OK"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]),
+        status("OK")
+    );
+    let value = "v".repeat(1000);
+    for i in 0..5000 {
+        assert_eq!(c.cmd(&["SET", &format!("key:{i}"), &value]), status("OK"));
+    }
+    // Lift the limit so that the counts below stay still (any command may evict first).
+    c.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+    let stats = c.cmd(&["INFO", "stats"]).bulk_str();
+    let evicted: i64 = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("evicted_keys:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(evicted > 0, "{stats}");
+    assert_eq!(c.cmd(&["DBSIZE"]).int() + evicted, 5000);
+    match sub.read() {
+        Reply::Array(v) => assert_eq!(v[0], bulk("message")),
+        other => panic!("{other:?}"),
+    }
+    // The newest key survived approximated LRU.
+    assert_eq!(c.cmd(&["GET", "key:4999"]), bulk(&value));
+    // noeviction: writes that may grow memory are refused, reads still work.
+    c.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    c.cmd(&["CONFIG", "SET", "maxmemory", "1"]);
+    assert_eq!(
+        c.cmd(&["SET", "more", "x"]),
+        err("OOM command not allowed when used memory > 'maxmemory'.")
+    );
+    assert_eq!(c.cmd(&["GET", "key:4999"]), bulk(&value));
+    assert_eq!(c.cmd(&["MULTI"]), status("OK"));
+    assert_eq!(
+        c.cmd(&["SET", "more", "x"]),
+        err("OOM command not allowed when used memory > 'maxmemory'.")
+    );
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        err("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_eq!(c.cmd(&["DEL", "key:4999"]), Reply::Int(1));
+}

@@ -31,7 +31,9 @@ pub fn refcount(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 
 pub fn idletime(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let clock = lru_clock(crate::server::now_ms());
+    let lfu = srv.maxmemory_policy().is_lfu();
     match srv.lookup_notouch(c.db, args[2]) {
+        Some(_) if lfu => c.out.error("An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
         Some(o) => {
             let idle = lru_idle_secs(clock, o.lru);
             c.out.int(idle as i64)
@@ -41,9 +43,13 @@ pub fn idletime(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn freq(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    // forkv has no LFU policy yet (maxmemory-policy is not configurable), so, as Redis does
-    // without an LFU policy, the frequency is not tracked.
+    let lfu = srv.maxmemory_policy().is_lfu();
+    let decay = srv.cfg.int(crate::config::P::LfuDecayTime);
+    let now = crate::server::now_ms();
     match srv.lookup_notouch(c.db, args[2]) {
+        Some(o) if lfu => c
+            .out
+            .int(crate::db::evict::lfu_counter(o.lru, now, decay) as i64),
         Some(_) => c.out.error(NOT_LFU),
         None => c.out.null(),
     }

@@ -1164,7 +1164,12 @@ fn combine(op: Op, agg: Agg, inputs: &[Option<Scored>], weights: &[f64]) -> Vec<
             }
         }
     }
-    out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    // Scores compare as numbers (-0 equals 0), ties by member, as in a sorted set.
+    out.sort_by(|a, b| {
+        a.1.partial_cmp(&b.1)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.0.cmp(&b.0))
+    });
     out
 }
 

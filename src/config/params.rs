@@ -51,6 +51,17 @@ macro_rules! params {
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
 const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
 const INT_MAX: i64 = i32::MAX as i64;
+/// In the order of `db::evict::Policy`.
+pub const MAXMEMORY_POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
 
 params! {
     Port => ("port", None, ParamKind::Int(0, 65535), MODIFIABLE, "6379"),
@@ -91,6 +102,12 @@ params! {
     ZsetMaxListpackValue => ("zset-max-listpack-value", Some("zset-max-ziplist-value"), ParamKind::Mem(0, i64::MAX), MODIFIABLE, "64"),
     NotifyKeyspaceEvents => ("notify-keyspace-events", None, ParamKind::Notify, MODIFIABLE, ""),
     Save => ("save", None, ParamKind::Save, MULTI_ARG, "3600 1 300 100 60 10000"),
+    Maxmemory => ("maxmemory", None, ParamKind::Mem(0, i64::MAX), MODIFIABLE, "0"),
+    MaxmemoryPolicy => ("maxmemory-policy", None, ParamKind::Enum(MAXMEMORY_POLICIES), MODIFIABLE, "noeviction"),
+    MaxmemorySamples => ("maxmemory-samples", None, ParamKind::Int(1, INT_MAX), MODIFIABLE, "5"),
+    LfuLogFactor => ("lfu-log-factor", None, ParamKind::Int(0, INT_MAX), MODIFIABLE, "10"),
+    LfuDecayTime => ("lfu-decay-time", None, ParamKind::Int(0, INT_MAX), MODIFIABLE, "1"),
+    LazyfreeLazyEviction => ("lazyfree-lazy-eviction", None, ParamKind::Bool, MODIFIABLE, "no"),
 }
 
 pub fn lookup(name: &str) -> Option<P> {

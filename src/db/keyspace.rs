@@ -37,7 +37,6 @@ impl Server {
     /// Lookup for reading: applies expiry, updates the access clock and hit/miss counters.
     pub fn lookup_read(&mut self, db: usize, key: &[u8]) -> Option<&Obj> {
         self.expire_if_needed(db, key);
-        let clock = lru_clock(self.cmd_time_ms);
         let miss_events =
             self.cfg.int(P::NotifyKeyspaceEvents) as u32 & crate::server::notify::KEY_MISS != 0;
         if miss_events && !self.dbs[db].dict.contains(key) {
@@ -45,10 +44,20 @@ impl Server {
             self.notify(crate::server::notify::KEY_MISS, "keymiss", key, db);
             return None;
         }
+        let lfu = self.maxmemory_policy().is_lfu();
+        if lfu && let Some(old) = self.dbs[db].dict.get(key).map(|o| o.lru) {
+            let stamp = self.touched_stamp(old);
+            if let Some(o) = self.dbs[db].dict.get_mut(key) {
+                o.lru = stamp;
+            }
+        }
+        let clock = lru_clock(self.cmd_time_ms);
         match self.dbs[db].dict.get_mut(key) {
             Some(o) => {
                 self.stats.keyspace_hits += 1;
-                o.lru = clock;
+                if !lfu {
+                    o.lru = clock;
+                }
                 Some(o)
             }
             None => {
@@ -61,9 +70,14 @@ impl Server {
     /// Lookup for writing: applies expiry and touches the access clock, no hit/miss counting.
     pub fn lookup_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Obj> {
         self.expire_if_needed(db, key);
-        let clock = lru_clock(self.cmd_time_ms);
+        let stamp = if self.maxmemory_policy().is_lfu() {
+            let old = self.dbs[db].dict.get(key)?.lru;
+            self.touched_stamp(old)
+        } else {
+            lru_clock(self.cmd_time_ms)
+        };
         let o = self.dbs[db].dict.get_mut(key)?;
-        o.lru = clock;
+        o.lru = stamp;
         Some(o)
     }
 
@@ -87,7 +101,7 @@ impl Server {
 
     /// Store `val` under `key`: overwrite or add. The key's TTL is removed unless `keep_ttl`.
     pub fn set_key(&mut self, db: usize, key: &[u8], val: Value, keep_ttl: bool) {
-        let lru = lru_clock(self.cmd_time_ms);
+        let lru = self.new_access_stamp();
         let d = &mut self.dbs[db];
         match d.dict.get_mut(key) {
             Some(o) => {
@@ -136,7 +150,7 @@ impl Server {
     /// same-size overwrite (and, later, no new memory while a snapshot child shares the old).
     pub fn set_string(&mut self, db: usize, key: &[u8], bytes: &[u8], keep_ttl: bool) {
         use crate::types::StrValue;
-        let lru = lru_clock(self.cmd_time_ms);
+        let lru = self.new_access_stamp();
         let d = &mut self.dbs[db];
         match d.dict.get_mut(key) {
             Some(o) => {
@@ -173,7 +187,7 @@ impl Server {
 
     /// Add a key known to be absent.
     pub fn add_key(&mut self, db: usize, key: &[u8], val: Value) {
-        let lru = lru_clock(self.cmd_time_ms);
+        let lru = self.new_access_stamp();
         let ready = matches!(val, Value::List(_) | Value::Zset(_));
         self.dbs[db].dict.insert_new(key.into(), Obj { val, lru });
         self.key_added(db, key, ready);

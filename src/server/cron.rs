@@ -29,6 +29,11 @@ impl Server {
         self.stats.sample(now);
         self.clients_cron(now);
         self.databases_cron();
+        // Memory above a lowered maxmemory is evicted even if no command arrives.
+        if self.cfg.int(P::Maxmemory) > 0 {
+            self.cmd_time_ms = now;
+            self.perform_evictions();
+        }
     }
 
     fn clients_cron(&mut self, now: i64) {

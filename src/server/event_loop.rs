@@ -259,6 +259,7 @@ impl Server {
             serving_blocked: false,
             block_timer_spec: Box::new(types::Timespec::new()),
             touches_signalled: false,
+            evict_next_db: 0,
         })
     }
 

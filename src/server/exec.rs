@@ -186,7 +186,16 @@ impl Server {
     }
 
     fn reject(&mut self, c: &mut Client, def: Option<&'static CommandDef>, msg: &str) {
-        c.out.error(msg);
+        // A rejected EXEC ends the transaction (Redis's execCommandAbort).
+        if def.is_some_and(|d| d.name == "exec" && d.parent.is_none()) && c.multi.take().is_some() {
+            self.unwatch_all(c.id);
+            let why = msg.strip_prefix('-').unwrap_or(msg);
+            c.out.error(&format!(
+                "-EXECABORT Transaction discarded because of: {why}"
+            ));
+        } else {
+            c.out.error(msg);
+        }
         self.collect_errors(c);
         if let Some(d) = def {
             self.stats.command(d).rejected_calls += 1;
@@ -294,6 +303,26 @@ impl Server {
                 "-LOADING Redis is loading the dataset in memory",
             );
             return;
+        }
+        if self.cfg.int(P::Maxmemory) > 0 && !self.in_exec {
+            let out_of_memory = !self.perform_evictions();
+            let queued_denyoom = def.name == "exec"
+                && c.multi
+                    .as_ref()
+                    .is_some_and(|m| m.cmds.iter().any(|(d, _)| d.flags & flags::DENYOOM != 0));
+            let reject = def.flags & flags::DENYOOM != 0
+                || queued_denyoom
+                || (c.multi.is_some()
+                    && !matches!(def.name, "exec" | "discard" | "quit" | "reset"));
+            if out_of_memory && reject {
+                self.flag_transaction(c);
+                self.reject(
+                    c,
+                    Some(def),
+                    "-OOM command not allowed when used memory > 'maxmemory'.",
+                );
+                return;
+            }
         }
         if let Some(m) = c.multi.as_mut()
             && !matches!(

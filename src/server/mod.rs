@@ -127,6 +127,8 @@ pub struct Server {
     pub block_timer_spec: Box<io_uring::types::Timespec>,
     /// The running command touched watched keys itself (a key it names may be unchanged).
     pub touches_signalled: bool,
+    /// Where random eviction continues (round robin over databases).
+    pub evict_next_db: usize,
 }
 
 impl Server {
