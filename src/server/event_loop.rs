@@ -284,8 +284,19 @@ impl Server {
         if old_port == port && old_bind == bind {
             return Ok(());
         }
-        self.close_listeners();
         let backlog = self.cfg.int(P::TcpBacklog) as i32;
+        if port != old_port {
+            // A new port is opened before the old listeners close (as Redis's
+            // changeListenPort): on failure nothing changed. (A cancelled accept keeps its
+            // socket alive until the ring lets go of it, so closing first and reopening the old
+            // port on failure can find it still in use.)
+            let new = open_listeners(port, bind, backlog).inspect_err(|e| log::warn!("{e}"))?;
+            self.close_listeners();
+            self.install_listeners(new);
+            self.bound = (port, bind.to_vec());
+            return Ok(());
+        }
+        self.close_listeners();
         match open_listeners(port, bind, backlog) {
             Ok(new) => {
                 self.install_listeners(new);
