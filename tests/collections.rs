@@ -422,3 +422,36 @@ fn maxmemory_evicts_with_events_and_refuses_writes_under_noeviction() {
     );
     assert_eq!(c.cmd(&["DEL", "key:4999"]), Reply::Int(1));
 }
+
+#[test]
+fn sharded_pubsub_matches_redis() {
+    let Some(redis) = start_redis(&[]) else {
+        return;
+    };
+    let forkv = start_forkv(&[]);
+    let script = |srv: &ServerProc| -> Vec<Reply> {
+        let mut sub = srv.conn();
+        let mut p = srv.conn();
+        let mut got = vec![
+            sub.cmd(&["SSUBSCRIBE", "a", "b"]),
+            sub.read(),
+            sub.cmd(&["SSUBSCRIBE", "a"]),
+            sub.cmd(&["GET", "x"]),
+            p.cmd(&["SPUBLISH", "a", "hi"]),
+            sub.read(),
+            p.cmd(&["PUBLISH", "a", "not-shard"]),
+            p.cmd(&["PUBSUB", "SHARDNUMSUB", "a", "zz"]),
+            p.cmd(&["PUBSUB", "SHARDCHANNELS", "a*"]),
+            p.cmd(&["PUBSUB", "NUMSUB", "a"]),
+            sub.cmd(&["SUNSUBSCRIBE", "b"]),
+            sub.cmd(&["SUNSUBSCRIBE"]),
+            sub.cmd(&["SUNSUBSCRIBE"]),
+            p.cmd(&["SPUBLISH", "a", "gone"]),
+        ];
+        p.cmd(&["MULTI"]);
+        p.cmd(&["SSUBSCRIBE", "c"]);
+        got.push(p.cmd(&["EXEC"]));
+        got
+    };
+    assert_eq!(script(&forkv), script(&redis));
+}

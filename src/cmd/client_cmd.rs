@@ -11,7 +11,7 @@ pub fn info_line(c: &Client, now_ms: i64) -> String {
     if c.monitor {
         flags.push('O');
     }
-    if c.subscription_count() > 0 {
+    if c.in_pubsub() {
         flags.push('P');
     }
     if c.multi.is_some() {
@@ -41,7 +41,7 @@ pub fn info_line(c: &Client, now_ms: i64) -> String {
         .last_cmd
         .map_or_else(|| "NULL".to_string(), |d| d.full_name());
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
         c.id,
         c.addr,
         c.laddr,
@@ -56,6 +56,7 @@ pub fn info_line(c: &Client, now_ms: i64) -> String {
         c.db,
         c.subs.len(),
         c.psubs.len(),
+        c.ssubs.len(),
         c.multi.as_ref().map_or(-1, |m| m.cmds.len() as i64),
         qbuf,
         qfree,

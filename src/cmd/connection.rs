@@ -12,7 +12,7 @@ pub fn ping(_: &mut Server, c: &mut Client, args: &[&[u8]]) {
         return;
     }
     // A RESP2 subscriber gets PONG as a pub/sub-shaped array.
-    if c.out.resp == 2 && c.subscription_count() > 0 {
+    if c.out.resp == 2 && c.in_pubsub() {
         c.out.array(2);
         c.out.bulk(b"pong");
         c.out.bulk(args.get(1).copied().unwrap_or(b""));
@@ -39,6 +39,7 @@ pub fn reset(srv: &mut Server, c: &mut Client, _: &[&[u8]]) {
     srv.unwatch_all(c.id);
     srv.unsubscribe_all(c, false);
     srv.punsubscribe_all(c, false);
+    srv.sunsubscribe_all(c, false);
     c.db = 0;
     c.out.resp = 2;
     c.name = None;

@@ -52,16 +52,55 @@ pub fn punsubscribe(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     }
 }
 
+pub fn ssubscribe(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    if srv.in_exec {
+        c.out
+            .error("SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+        return;
+    }
+    for ch in &args[1..] {
+        srv.ssubscribe(c, ch);
+    }
+}
+
+pub fn sunsubscribe(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    if args.len() == 1 {
+        if c.ssubs.is_empty() {
+            c.out.push(3);
+            c.out.bulk(b"sunsubscribe");
+            c.out.null();
+            c.out.int(0);
+        } else {
+            srv.sunsubscribe_all(c, true);
+        }
+        return;
+    }
+    for ch in &args[1..] {
+        srv.sunsubscribe(c, ch, true);
+    }
+}
+
+pub fn spublish(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    let n = srv.spublish(args[1], args[2]);
+    c.out.int(n as i64);
+}
+
 pub fn publish(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let n = srv.publish(args[1], args[2]);
     c.out.int(n as i64);
 }
 
 pub fn channels(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let pat = args.get(2).copied();
-    let list: Vec<&Vec<u8>> = srv
-        .pubsub
-        .channels
+    list_channels(c, &srv.pubsub.channels, args.get(2).copied());
+}
+
+/// Channel names matching an optional pattern.
+fn list_channels(
+    c: &mut Client,
+    chans: &std::collections::HashMap<Vec<u8>, Vec<u64>>,
+    pat: Option<&[u8]>,
+) {
+    let list: Vec<&Vec<u8>> = chans
         .keys()
         .filter(|ch| pat.is_none_or(|p| glob_match(p, ch, false)))
         .collect();
@@ -71,13 +110,25 @@ pub fn channels(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     }
 }
 
-pub fn numsub(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    c.out.map(args.len() - 2);
-    for ch in &args[2..] {
+/// Subscriber counts as a flat array of name, count (Redis 7.0 replies an array, not a map).
+fn counts(c: &mut Client, chans: &std::collections::HashMap<Vec<u8>, Vec<u64>>, names: &[&[u8]]) {
+    c.out.array(names.len() * 2);
+    for ch in names {
         c.out.bulk(ch);
-        c.out
-            .int(srv.pubsub.channels.get(*ch).map_or(0, |v| v.len()) as i64);
+        c.out.int(chans.get(*ch).map_or(0, |v| v.len()) as i64);
     }
+}
+
+pub fn numsub(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    counts(c, &srv.pubsub.channels, &args[2..]);
+}
+
+pub fn shardchannels(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    list_channels(c, &srv.pubsub.shard_channels, args.get(2).copied());
+}
+
+pub fn shardnumsub(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    counts(c, &srv.pubsub.shard_channels, &args[2..]);
 }
 
 pub fn numpat(srv: &mut Server, c: &mut Client, _: &[&[u8]]) {
@@ -95,6 +146,10 @@ pub fn help(_: &mut Server, c: &mut Client, _: &[&[u8]]) {
             "    Number of subscribed patterns (across all clients).",
             "NUMSUB [<channel> ...]",
             "    Subscriber count of each given channel.",
+            "SHARDCHANNELS [<pattern>]",
+            "    Active shard channels, optionally only those matching the pattern.",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Subscriber count of each given shard channel.",
         ],
     );
 }

@@ -90,6 +90,8 @@ pub struct Client {
     /// Subscribed channels and patterns (patterns in subscription order).
     pub subs: std::collections::HashSet<Vec<u8>>,
     pub psubs: Vec<Vec<u8>>,
+    /// Shard channels (SSUBSCRIBE).
+    pub ssubs: std::collections::HashSet<Vec<u8>>,
     /// Commands queued since MULTI.
     pub multi: Option<Box<crate::server::multi::MultiState>>,
     /// Set while the client waits in a blocking command.
@@ -146,6 +148,7 @@ impl Client {
             rewritten_argv: None,
             subs: Default::default(),
             psubs: Vec::new(),
+            ssubs: Default::default(),
             multi: None,
             blocked: None,
         }
@@ -159,6 +162,11 @@ impl Client {
     /// Channels plus patterns subscribed (the count SUBSCRIBE replies carry).
     pub fn subscription_count(&self) -> usize {
         self.subs.len() + self.psubs.len()
+    }
+
+    /// Every subscription, shard channels included (pub/sub mode, the pubsub buffer class).
+    pub fn in_pubsub(&self) -> bool {
+        self.subscription_count() + self.ssubs.len() > 0
     }
 
     pub fn mark_output(&mut self, stamp: u64) {

@@ -748,6 +748,7 @@ impl Server {
         };
         self.unsubscribe_all(&mut c, false);
         self.punsubscribe_all(&mut c, false);
+        self.sunsubscribe_all(&mut c, false);
         self.unwatch_all(c.id);
         self.unblock_client(&mut c);
         c.multi = None;

@@ -287,7 +287,7 @@ impl Server {
             self.reject(c, Some(def), "Command not allowed inside a transaction");
             return;
         }
-        if c.out.resp == 2 && c.subscription_count() > 0 && !SUBSCRIBED_OK.contains(&def.name) {
+        if c.out.resp == 2 && c.in_pubsub() && !SUBSCRIBED_OK.contains(&def.name) {
             let msg = format!(
                 "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 def.full_name()
@@ -463,7 +463,7 @@ impl Server {
     /// Enforce client-output-buffer-limit for the client's class: pubsub for subscribers,
     /// normal otherwise.
     pub fn check_output_limits(&mut self, c: &mut Client) {
-        let class = if c.subscription_count() > 0 { 2 } else { 0 };
+        let class = if c.in_pubsub() { 2 } else { 0 };
         let (hard, soft, secs) = self.cfg.obuf()[class];
         if hard == 0 && soft == 0 {
             return;

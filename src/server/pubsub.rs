@@ -16,6 +16,8 @@ pub struct PubSub {
     /// the order they were first subscribed.
     pub patterns: HashMap<Vec<u8>, Vec<ClientId>>,
     pub pattern_order: Vec<Vec<u8>>,
+    /// Subscribers of each shard channel (SSUBSCRIBE; without a cluster, one shard).
+    pub shard_channels: HashMap<Vec<u8>, Vec<ClientId>>,
 }
 
 /// Write a pub/sub message frame (`message`, `pmessage`, `subscribe`, ...).
@@ -76,6 +78,56 @@ impl Server {
             }
         }
         n
+    }
+
+    /// Deliver `msg` on shard channel `channel` (SPUBLISH); returns the number of receivers.
+    pub fn spublish(&mut self, channel: &[u8], msg: &[u8]) -> usize {
+        let subs = self
+            .pubsub
+            .shard_channels
+            .get(channel)
+            .cloned()
+            .unwrap_or_default();
+        for id in &subs {
+            self.with_client_out(*id, |o| {
+                write_message(o, &[b"smessage", channel, msg], None)
+            });
+        }
+        subs.len()
+    }
+
+    pub fn ssubscribe(&mut self, c: &mut Client, ch: &[u8]) {
+        if c.ssubs.insert(ch.to_vec()) {
+            self.pubsub
+                .shard_channels
+                .entry(ch.to_vec())
+                .or_default()
+                .push(c.id);
+        }
+        let n = c.ssubs.len() as i64;
+        write_message(&mut c.out, &[b"ssubscribe", ch], Some(n));
+    }
+
+    pub fn sunsubscribe(&mut self, c: &mut Client, ch: &[u8], notify: bool) {
+        if c.ssubs.remove(ch)
+            && let Some(v) = self.pubsub.shard_channels.get_mut(ch)
+        {
+            v.retain(|id| *id != c.id);
+            if v.is_empty() {
+                self.pubsub.shard_channels.remove(ch);
+            }
+        }
+        if notify {
+            let n = c.ssubs.len() as i64;
+            write_message(&mut c.out, &[b"sunsubscribe", ch], Some(n));
+        }
+    }
+
+    pub fn sunsubscribe_all(&mut self, c: &mut Client, notify: bool) {
+        let chans: Vec<Vec<u8>> = c.ssubs.iter().cloned().collect();
+        for ch in chans {
+            self.sunsubscribe(c, &ch, notify);
+        }
     }
 
     pub fn subscribe(&mut self, c: &mut Client, ch: &[u8]) {
@@ -139,10 +191,6 @@ impl Server {
     /// UNSUBSCRIBE / PUNSUBSCRIBE with no arguments would.
     pub fn unsubscribe_all(&mut self, c: &mut Client, notify: bool) {
         let chans: Vec<Vec<u8>> = c.subs.iter().cloned().collect();
-        if notify && chans.is_empty() {
-            write_message(&mut c.out, &[b"unsubscribe"], None);
-            c.out.buf.truncate(c.out.buf.len());
-        }
         for ch in chans {
             self.unsubscribe(c, &ch, notify);
         }
