@@ -46,12 +46,32 @@ pub fn debug(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
                 "    Turn the active expiry cycle off or on (lazy expiry always runs).",
                 "SLEEP <seconds>",
                 "    Block the server for the given (fractional) seconds.",
+                "QUICKLIST-PACKED-THRESHOLD <size>",
+                "    List elements at least this big get a plain node of their own (0: default 1gb).",
             ],
         );
     } else if eq_ic(sub, "sleep") && args.len() == 3 {
         let secs = super::parse_f64(args[2]).unwrap_or(0.0).max(0.0);
         std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
         c.out.ok();
+    } else if eq_ic(sub, "quicklist-packed-threshold") && args.len() == 3 {
+        let sz = std::str::from_utf8(args[2])
+            .ok()
+            .and_then(crate::config::parse_memory)
+            .filter(|v| *v >= 0 && (*v as u64) <= (1u64 << 32) - (1 << 20));
+        match sz {
+            Some(v) => {
+                crate::types::quicklist::set_packed_threshold(if v == 0 {
+                    1 << 30
+                } else {
+                    v as usize
+                });
+                c.out.ok();
+            }
+            None => c
+                .out
+                .error("argument must be a memory value bigger than 1 and smaller than 4gb"),
+        }
     } else if eq_ic(sub, "set-active-expire") && args.len() == 3 {
         srv.active_expire_enabled = args[2] != b"0";
         c.out.ok();
