@@ -608,16 +608,9 @@ pub fn brpop(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 fn mpop_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], blocking: bool) {
-    let deadline = if blocking {
-        let Some(d) = super::arg_timeout(srv, c, args[1]) else {
-            return;
-        };
-        Some(d)
-    } else {
-        None
-    };
-    let at = if blocking { 2 } else { 1 };
-    let Some((keys, right, count)) = super::parse_multi_pop(c, args, at, ("left", "right")) else {
+    let Some((deadline, keys, right, count)) =
+        super::multi_pop_args(srv, c, args, blocking, ("left", "right"))
+    else {
         return;
     };
     let end = if right { End::Tail } else { End::Head };

@@ -422,6 +422,26 @@ pub fn parse_multi_pop<'a>(
     Some((args[first..first + n].to_vec(), second, count.unwrap_or(1)))
 }
 
+/// LMPOP/ZMPOP and their blocking forms (`timeout` first): the deadline (Some for the
+/// blocking form), then what `parse_multi_pop` returns. None after replying an error.
+#[allow(clippy::type_complexity)]
+pub fn multi_pop_args<'a>(
+    srv: &Server,
+    c: &mut Client,
+    args: &[&'a [u8]],
+    blocking: bool,
+    words: (&str, &str),
+) -> Option<(Option<Option<i64>>, Vec<&'a [u8]>, bool, usize)> {
+    let deadline = if blocking {
+        Some(arg_timeout(srv, c, args[1])?)
+    } else {
+        None
+    };
+    let at = if blocking { 2 } else { 1 };
+    let (keys, second, count) = parse_multi_pop(c, args, at, words)?;
+    Some((deadline, keys, second, count))
+}
+
 /// A blocking command's timeout argument as an absolute deadline (None: forever); the outer
 /// None after replying the error.
 pub fn arg_timeout(srv: &Server, c: &mut Client, a: &[u8]) -> Option<Option<i64>> {

@@ -856,16 +856,9 @@ pub fn bzpopmax(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 fn zmpop_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], blocking: bool) {
-    let deadline = if blocking {
-        let Some(d) = super::arg_timeout(srv, c, args[1]) else {
-            return;
-        };
-        Some(d)
-    } else {
-        None
-    };
-    let at = if blocking { 2 } else { 1 };
-    let Some((keys, max, count)) = super::parse_multi_pop(c, args, at, ("min", "max")) else {
+    let Some((deadline, keys, max, count)) =
+        super::multi_pop_args(srv, c, args, blocking, ("min", "max"))
+    else {
         return;
     };
     bzpop_generic(srv, c, args, &keys, max, Some(count), deadline)

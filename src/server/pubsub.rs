@@ -20,6 +20,16 @@ pub struct PubSub {
     pub shard_channels: HashMap<Vec<u8>, Vec<ClientId>>,
 }
 
+/// Drop `id` from the subscribers of `ch` in `map`, and the entry once nobody is left.
+fn remove_subscriber(map: &mut HashMap<Vec<u8>, Vec<ClientId>>, ch: &[u8], id: ClientId) {
+    if let Some(v) = map.get_mut(ch) {
+        v.retain(|x| *x != id);
+        if v.is_empty() {
+            map.remove(ch);
+        }
+    }
+}
+
 /// Write a pub/sub message frame (`message`, `pmessage`, `subscribe`, ...).
 pub fn write_message(out: &mut Out, parts: &[&[u8]], count: Option<i64>) {
     let start = out.buf.len();
@@ -109,13 +119,8 @@ impl Server {
     }
 
     pub fn sunsubscribe(&mut self, c: &mut Client, ch: &[u8], notify: bool) {
-        if c.ssubs.remove(ch)
-            && let Some(v) = self.pubsub.shard_channels.get_mut(ch)
-        {
-            v.retain(|id| *id != c.id);
-            if v.is_empty() {
-                self.pubsub.shard_channels.remove(ch);
-            }
+        if c.ssubs.remove(ch) {
+            remove_subscriber(&mut self.pubsub.shard_channels, ch, c.id);
         }
         if notify {
             let n = c.ssubs.len() as i64;
@@ -143,13 +148,8 @@ impl Server {
     }
 
     pub fn unsubscribe(&mut self, c: &mut Client, ch: &[u8], notify: bool) {
-        if c.subs.remove(ch)
-            && let Some(v) = self.pubsub.channels.get_mut(ch)
-        {
-            v.retain(|id| *id != c.id);
-            if v.is_empty() {
-                self.pubsub.channels.remove(ch);
-            }
+        if c.subs.remove(ch) {
+            remove_subscriber(&mut self.pubsub.channels, ch, c.id);
         }
         if notify {
             let n = c.subscription_count() as i64;
