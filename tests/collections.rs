@@ -455,3 +455,24 @@ fn sharded_pubsub_matches_redis() {
     };
     assert_eq!(script(&forkv), script(&redis));
 }
+
+#[test]
+fn blocked_and_subscribed_clients_outlive_the_idle_timeout() {
+    let s = start_forkv(&["--timeout", "1"]);
+    let mut blocked = s.conn();
+    let mut sub = s.conn();
+    let mut idle = s.conn();
+    let mut c = s.conn();
+    idle.cmd(&["PING"]);
+    blocked.send(&["BLPOP", "q", "0"]);
+    wait_blocked(&mut c, 1);
+    sub.cmd(&["SUBSCRIBE", "ch"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    // The idle client was closed; the blocked one is still waiting, the subscriber listening.
+    assert!(idle.is_closed());
+    let mut c = s.conn();
+    c.cmd(&["RPUSH", "q", "v"]);
+    assert_eq!(blocked.read(), arr(&["q", "v"]));
+    assert_eq!(c.cmd(&["PUBLISH", "ch", "m"]), Reply::Int(1));
+    assert_eq!(sub.read(), arr(&["message", "ch", "m"]));
+}

@@ -50,8 +50,12 @@ impl Server {
         }
         let mut idle = Vec::new();
         for c in self.clients.iter().flatten() {
+            // Blocked clients wait under their own timeout; subscribers only listen (Redis
+            // exempts both from the idle timeout).
             if c.closing == Closing::No
                 && !c.monitor
+                && c.blocked.is_none()
+                && !c.in_pubsub()
                 && now - c.last_interaction_ms > timeout * 1000
             {
                 idle.push(c.slot);
