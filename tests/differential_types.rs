@@ -423,3 +423,40 @@ fn seeded_collection_sequences_match_redis_in_resp3() {
         }
     }
 }
+
+/// Lists with plain nodes: elements from 40 bytes get a node of their own (the long members
+/// above), mixed with packed nodes, under compression.
+#[test]
+fn seeded_list_sequences_with_plain_nodes_match_redis() {
+    let Some((_r, _f, mut p)) = start_pair_with(&["--enable-debug-command", "yes"]) else {
+        return;
+    };
+    p.run(&[
+        words("DEBUG QUICKLIST-PACKED-THRESHOLD 40"),
+        words("CONFIG SET list-max-listpack-size 3 list-compress-depth 1"),
+    ]);
+    for seed in seeds_with_extra(&[31, 32, 33], 400) {
+        let mut g = Gen(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        p.run(&[words("DISCARD"), words("FLUSHALL")]);
+        for _batch in 0..6 {
+            let cmds: Vec<Vec<Vec<u8>>> = (0..150)
+                .map(|_| random_command(&mut g))
+                .filter(|c| {
+                    // The list commands (and the generic ones on lists), not the other types.
+                    let n = String::from_utf8_lossy(&c[0]).to_ascii_uppercase();
+                    n.starts_with('L')
+                        || n.starts_with("RPOP")
+                        || n.starts_with("RPUSH")
+                        || n.starts_with("BL")
+                        || n.starts_with("BR")
+                        || matches!(
+                            n.as_str(),
+                            "SORT" | "OBJECT" | "TYPE" | "DEL" | "RENAME" | "COPY"
+                        )
+                })
+                .collect();
+            p.run(&cmds);
+        }
+    }
+    p.run(&[words("DEBUG QUICKLIST-PACKED-THRESHOLD 0")]);
+}

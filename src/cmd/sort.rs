@@ -170,13 +170,14 @@ fn sort_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], readonly: bool
                     it.cmp = Some(byval);
                 }
             } else {
-                // strtod: leading blanks skipped, an empty string reads as 0.
+                // strtod: an empty string reads as 0; leading blanks (C's isspace) are skipped
+                // but blanks alone convert nothing, which Redis reports.
                 let start = byval
                     .iter()
-                    .position(|b| !b.is_ascii_whitespace())
+                    .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
                     .unwrap_or(byval.len());
                 let s = &byval[start..];
-                if s.is_empty() {
+                if byval.is_empty() {
                     it.score = 0.0;
                 } else {
                     match super::parse_f64(s) {

@@ -437,16 +437,16 @@ impl Quicklist {
                 // A large value in a packed node: cut the node around it and give the value a
                 // plain node of its own.
                 self.delete_at(ni, off);
-                self.count += 1;
                 self.insert_node_at(i, QlNode::plain(v));
+                self.count += 1;
             }
             QlNode::Lzf(_) => unreachable!("decompressed by the caller"),
         }
     }
 
-    /// Put `node` (one element) so that it becomes element `i`.
+    /// Put `node` (one element, not yet counted) so that it becomes element `i`.
     fn insert_node_at(&mut self, i: usize, node: QlNode) {
-        if i >= self.count - 1 {
+        if i >= self.count {
             self.nodes.push_back(node);
             return;
         }
@@ -783,8 +783,17 @@ mod tests {
         v
     }
 
+    /// Against a model deque, with the default threshold, then with elements of 3000 bytes or
+    /// more in plain nodes (one test: the threshold is process-wide).
     #[test]
     fn push_pop_insert_against_model() {
+        model_run(1 << 30);
+        model_run(3000);
+        set_packed_threshold(1 << 30);
+    }
+
+    fn model_run(threshold: usize) {
+        set_packed_threshold(threshold);
         let mut rng = crate::db::Rng::from_seed(7);
         for (fill, depth) in [
             (-2i64, 0),

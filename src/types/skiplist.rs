@@ -172,7 +172,13 @@ impl SkipList {
             Some(x) => x,
             None => {
                 let x = self.arena.len();
-                self.arena.resize(x + HDR + 2 * h, 0);
+                let need = HDR + 2 * h;
+                if self.arena.capacity() - x < need {
+                    // Grow by a quarter rather than doubling: a big set's arena is most of its
+                    // memory, and used_memory (maxmemory) counts the capacity.
+                    self.arena.reserve_exact(need.max(x / 4));
+                }
+                self.arena.resize(x + need, 0);
                 x as u32
             }
         };

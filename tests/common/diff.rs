@@ -305,8 +305,13 @@ pub fn words(s: &str) -> Vec<Vec<u8>> {
 }
 
 pub fn start_pair() -> Option<(ServerProc, ServerProc, Pair)> {
-    let redis = start_redis(&[])?;
-    let forkv = start_forkv(&[]);
+    start_pair_with(&[])
+}
+
+/// Both servers started with the same extra arguments.
+pub fn start_pair_with(args: &[&str]) -> Option<(ServerProc, ServerProc, Pair)> {
+    let redis = start_redis(args)?;
+    let forkv = start_forkv(args);
     let pair = Pair {
         redis: redis.conn(),
         forkv: forkv.conn(),
