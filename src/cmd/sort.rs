@@ -193,6 +193,17 @@ fn sort_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], readonly: bool
             return;
         }
         let bypattern = by.is_some();
+        let storing = store.is_some();
+        // Without STORE Redis compares with strcoll (C strings: bytes up to the first NUL, the
+        // C locale); with STORE, whole binary strings.
+        let alpha_cmp = |x: &[u8], y: &[u8]| {
+            if storing {
+                x.cmp(y)
+            } else {
+                let cut = |v: &[u8]| v.iter().position(|&b| b == 0).unwrap_or(v.len());
+                x[..cut(x)].cmp(&y[..cut(y)])
+            }
+        };
         items.sort_by(|a, b| {
             let ord = if !alpha {
                 a.score
@@ -204,10 +215,10 @@ fn sort_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], readonly: bool
                     (None, None) => std::cmp::Ordering::Equal,
                     (None, _) => std::cmp::Ordering::Less,
                     (_, None) => std::cmp::Ordering::Greater,
-                    (Some(x), Some(y)) => x.cmp(y),
+                    (Some(x), Some(y)) => alpha_cmp(x, y),
                 }
             } else {
-                a.elem.cmp(&b.elem)
+                alpha_cmp(&a.elem, &b.elem)
             };
             if desc { ord.reverse() } else { ord }
         });

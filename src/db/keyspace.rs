@@ -102,11 +102,15 @@ impl Server {
     /// Store `val` under `key`: overwrite or add. The key's TTL is removed unless `keep_ttl`.
     pub fn set_key(&mut self, db: usize, key: &[u8], val: Value, keep_ttl: bool) {
         let lru = self.new_access_stamp();
+        let lfu = self.maxmemory_policy().is_lfu();
         let d = &mut self.dbs[db];
         match d.dict.get_mut(key) {
             Some(o) => {
                 o.val = val;
-                o.lru = lru;
+                // Under LFU an overwrite keeps the key's counter, as Redis's dbOverwrite.
+                if !lfu {
+                    o.lru = lru;
+                }
             }
             None => {
                 let ready = matches!(val, Value::List(_) | Value::Zset(_));
@@ -151,10 +155,14 @@ impl Server {
     pub fn set_string(&mut self, db: usize, key: &[u8], bytes: &[u8], keep_ttl: bool) {
         use crate::types::StrValue;
         let lru = self.new_access_stamp();
+        let lfu = self.maxmemory_policy().is_lfu();
         let d = &mut self.dbs[db];
         match d.dict.get_mut(key) {
             Some(o) => {
-                o.lru = lru;
+                // Under LFU an overwrite keeps the key's counter, as Redis's dbOverwrite.
+                if !lfu {
+                    o.lru = lru;
+                }
                 match &mut o.val {
                     Value::Str(StrValue::Emb(b))
                         if b.len() == bytes.len()
