@@ -11,6 +11,15 @@ fn arr(items: &[&str]) -> Reply {
     Reply::Array(items.iter().map(|s| bulk(s)).collect())
 }
 
+/// An integer field of INFO.
+fn info_int(c: &mut Conn, section: &str, field: &str) -> i64 {
+    let info = c.cmd(&["INFO", section]).bulk_str();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+}
+
 /// Wait until INFO reports `n` blocked clients (the blocking command has been processed).
 fn wait_blocked(c: &mut Conn, n: i64) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -367,14 +376,7 @@ fn maxmemory_evicts_with_events_and_refuses_writes_under_noeviction() {
     let mut sub = s.conn();
     c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Ee"]);
     sub.cmd(&["SUBSCRIBE", "__keyevent@0__:evicted"]);
-    let info = c.cmd(&["INFO", "memory"]).bulk_str();
-    let used: i64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let used = info_int(&mut c, "memory", "used_memory");
     let limit = (used + 2 * 1024 * 1024).to_string();
     assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", &limit]), status("OK"));
     assert_eq!(
@@ -387,15 +389,8 @@ fn maxmemory_evicts_with_events_and_refuses_writes_under_noeviction() {
     }
     // Lift the limit so that the counts below stay still (any command may evict first).
     c.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
-    let stats = c.cmd(&["INFO", "stats"]).bulk_str();
-    let evicted: i64 = stats
-        .lines()
-        .find_map(|l| l.strip_prefix("evicted_keys:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(evicted > 0, "{stats}");
+    let evicted = info_int(&mut c, "stats", "evicted_keys");
+    assert!(evicted > 0);
     assert_eq!(c.cmd(&["DBSIZE"]).int() + evicted, 5000);
     match sub.read() {
         Reply::Array(v) => assert_eq!(v[0], bulk("message")),

@@ -16,18 +16,20 @@ pub fn psubscribe(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     }
 }
 
-/// The reply to an UNSUBSCRIBE/PUNSUBSCRIBE without arguments when nothing is subscribed.
-fn reply_none(c: &mut Client, kind: &[u8]) {
+/// The reply to an UN-SUBSCRIBE without arguments when nothing is subscribed; `count` is the
+/// subscription count that kind reports.
+fn reply_none(c: &mut Client, kind: &[u8], count: usize) {
     c.out.push(3);
     c.out.bulk(kind);
     c.out.null();
-    c.out.int(c.subscription_count() as i64);
+    c.out.int(count as i64);
 }
 
 pub fn unsubscribe(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     if args.len() == 1 {
         if c.subs.is_empty() {
-            reply_none(c, b"unsubscribe");
+            let n = c.subscription_count();
+            reply_none(c, b"unsubscribe", n);
         } else {
             srv.unsubscribe_all(c, true);
         }
@@ -41,7 +43,8 @@ pub fn unsubscribe(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 pub fn punsubscribe(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     if args.len() == 1 {
         if c.psubs.is_empty() {
-            reply_none(c, b"punsubscribe");
+            let n = c.subscription_count();
+            reply_none(c, b"punsubscribe", n);
         } else {
             srv.punsubscribe_all(c, true);
         }
@@ -66,10 +69,7 @@ pub fn ssubscribe(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 pub fn sunsubscribe(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     if args.len() == 1 {
         if c.ssubs.is_empty() {
-            c.out.push(3);
-            c.out.bulk(b"sunsubscribe");
-            c.out.null();
-            c.out.int(0);
+            reply_none(c, b"sunsubscribe", 0);
         } else {
             srv.sunsubscribe_all(c, true);
         }
