@@ -252,7 +252,7 @@ impl Server {
             pubsub: Default::default(),
             running_client: None,
             self_out: crate::resp::Out::new(),
-            obuf_check: Vec::new(),
+            delivered: Vec::new(),
             watches: Default::default(),
             in_exec: false,
             blocking: Default::default(),
@@ -799,7 +799,7 @@ impl Server {
     }
 
     /// Work done before the loop sleeps: blocked clients' timeouts, the fast expiry cycle,
-    /// client pause end.
+    /// client pause end, releasing pub/sub messages that work produced.
     fn before_sleep(&mut self) {
         if self.blocking.blocked_clients > 0
             && let Some(next) = self.check_block_timeouts()
@@ -812,6 +812,8 @@ impl Server {
         if self.active_expire_enabled {
             self.active_expire_cycle(crate::db::expire::CycleKind::Fast);
         }
+        // Events of cron's and the expiry cycle's deletions (already propagated).
+        self.settle_deliveries();
     }
 
     pub fn unpause_clients(&mut self) {

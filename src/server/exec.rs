@@ -247,7 +247,7 @@ impl Server {
         c.mark_output(self.stamp());
         self.check_output_limits(c);
         self.handle_ready_keys();
-        self.check_delivered_output_limits();
+        self.settle_deliveries();
     }
 
     fn dispatch(&mut self, c: &mut Client, args: &[&[u8]]) {
@@ -439,18 +439,24 @@ impl Server {
         }
     }
 
-    /// Check the output limits of clients that received pub/sub messages during a command.
-    fn check_delivered_output_limits(&mut self) {
-        if self.obuf_check.is_empty() {
+    /// Release pub/sub messages delivered to other clients since the last call: stamp them
+    /// with the offset reached now (called after the effects that produced them were
+    /// propagated, so a message never leaves before its cause is durable), queue their send,
+    /// enforce their output limits.
+    pub fn settle_deliveries(&mut self) {
+        if self.delivered.is_empty() {
             return;
         }
-        for id in std::mem::take(&mut self.obuf_check) {
+        let stamp = self.stamp();
+        for id in std::mem::take(&mut self.delivered) {
             let Some(&slot) = self.client_ids.get(&id) else {
                 continue;
             };
             let Some(mut c) = self.clients[slot as usize].take() else {
                 continue;
             };
+            c.mark_output(stamp);
+            self.pending_send.push(slot);
             self.check_output_limits(&mut c);
             let close = c.closing == Closing::Now;
             self.clients[slot as usize] = Some(c);

@@ -116,8 +116,8 @@ pub struct Server {
     pub running_client: Option<ClientId>,
     /// Pub/sub messages for the running client, placed before its reply.
     pub self_out: crate::resp::Out,
-    /// Clients that received messages during the running command (output limits to check).
-    pub obuf_check: Vec<ClientId>,
+    /// Clients that received pub/sub messages not yet stamped (see `settle_deliveries`).
+    pub delivered: Vec<ClientId>,
     pub watches: multi::Watches,
     /// Queued commands of an EXEC are running (no blocking, one propagation unit).
     pub in_exec: bool,

@@ -51,13 +51,11 @@ impl Server {
             f(&mut self.self_out);
             return;
         }
-        let stamp = self.stamp();
+        // Not stamped here: the command that published may not have propagated its effects
+        // yet. `settle_deliveries` stamps the bytes once it has (DESIGN §6).
         if let Some(c) = self.client_by_id_mut(id) {
             f(&mut c.out);
-            c.mark_output(stamp);
-            let slot = c.slot;
-            self.pending_send.push(slot);
-            self.obuf_check.push(id);
+            self.delivered.push(id);
         }
     }
 

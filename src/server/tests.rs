@@ -317,3 +317,22 @@ fn watch_fails_exec_after_another_client_touches_the_key() {
         vec!["MULTI", "SET x 1", "SADD y m", "EXEC"]
     );
 }
+
+#[test]
+fn a_keyspace_event_is_stamped_after_the_write_that_caused_it() {
+    let mut s = test_server();
+    let sub = registered_client(&mut s, 40);
+    let writer = registered_client(&mut s, 41);
+    run_as(&mut s, writer, "CONFIG SET notify-keyspace-events KA");
+    run_as(&mut s, sub, "SUBSCRIBE __keyspace@0__:k");
+    run_as(&mut s, writer, "SET k v");
+    // The message may only leave once the SET it reports is as durable as the SET's reply.
+    let c = s.clients[sub as usize].as_ref().unwrap();
+    let (end, stamp) = *c.marks.back().unwrap();
+    assert_eq!(end, c.out.buf.len(), "the message is covered by a mark");
+    assert_eq!(
+        stamp, s.prop.offset,
+        "stamped with the offset that includes the SET"
+    );
+    assert!(String::from_utf8_lossy(&c.out.buf).ends_with("$3\r\nset\r\n"));
+}
