@@ -233,6 +233,12 @@ const CORPUS: &[&str] = &[
     "COMMAND COUNT x",
     "DEBUG NOPE",
     "TIME",
+    "RPUSH l a b a",
+    "LPOS l a COUNT x",
+    "LPOS l a MAXLEN -1",
+    "LPOS l a RANK 0",
+    "LPOS l a RANK x",
+    "LPOS l a COUNT 0 RANK -1",
 ];
 
 fn corpus_cmds() -> Vec<Vec<Vec<u8>>> {

@@ -114,27 +114,16 @@ pub fn hmget(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn hdel(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let mut n = 0;
-    match write_typed(srv, c, args[1], Value::as_hash_mut) {
-        Err(_) => return,
-        Ok(None) => {}
-        Ok(Some(h)) => {
-            for f in &args[2..] {
-                if h.remove(f) {
-                    n += 1;
-                    if h.is_empty() {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    if n > 0 {
-        srv.notify(notify::HASH, "hdel", args[1], c.db);
-        srv.delete_if_empty(c.db, args[1]);
-        srv.dirty += n;
-    }
-    c.out.int(n as i64);
+    let ev = (notify::HASH, "hdel");
+    super::remove_members(
+        srv,
+        c,
+        args,
+        Value::as_hash_mut,
+        HashValue::remove,
+        HashValue::len,
+        ev,
+    )
 }
 
 pub fn hlen(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {

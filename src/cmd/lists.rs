@@ -372,23 +372,22 @@ pub fn lpos(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             }
             rank = r;
         } else if eq_ic(opt, "count") {
-            let Some(n) = arg_i64(c, val, NOT_INT) else {
-                return;
-            };
-            if n < 0 {
-                c.out.error("COUNT can't be negative");
-                return;
+            // Redis's getPositiveLongFromObjectOrReply: one message for negative and non-numbers.
+            match crate::resp::parse_i64(val).filter(|n| *n >= 0) {
+                Some(n) => count = Some(n),
+                None => {
+                    c.out.error("COUNT can't be negative");
+                    return;
+                }
             }
-            count = Some(n);
         } else if eq_ic(opt, "maxlen") {
-            let Some(n) = arg_i64(c, val, NOT_INT) else {
-                return;
-            };
-            if n < 0 {
-                c.out.error("MAXLEN can't be negative");
-                return;
+            match crate::resp::parse_i64(val).filter(|n| *n >= 0) {
+                Some(n) => maxlen = n,
+                None => {
+                    c.out.error("MAXLEN can't be negative");
+                    return;
+                }
             }
-            maxlen = n;
         } else {
             c.out.error(SYNTAX);
             return;

@@ -351,6 +351,40 @@ pub fn write_typed<'a, T: ?Sized>(
     }
 }
 
+/// HDEL / SREM / ZREM: remove the members named from `args[2]` on with `remove`, stopping once
+/// the collection is empty; then the event, deletion of an emptied key, and the count reply.
+pub fn remove_members<T: ?Sized>(
+    srv: &mut Server,
+    c: &mut Client,
+    args: &[&[u8]],
+    proj: fn(&mut crate::types::Value) -> Option<&mut T>,
+    remove: fn(&mut T, &[u8]) -> bool,
+    len: fn(&T) -> usize,
+    event: (u32, &str),
+) {
+    let mut n = 0;
+    match write_typed(srv, c, args[1], proj) {
+        Err(_) => return,
+        Ok(None) => {}
+        Ok(Some(v)) => {
+            for m in &args[2..] {
+                if remove(v, m) {
+                    n += 1;
+                    if len(v) == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if n > 0 {
+        srv.notify(event.0, event.1, args[1], c.db);
+        srv.delete_if_empty(c.db, args[1]);
+        srv.dirty += n;
+    }
+    c.out.int(n as i64);
+}
+
 /// Whether `key` holds a value of another type than `type_name` (replying WRONGTYPE if so).
 pub fn wrong_type(srv: &mut Server, c: &mut Client, key: &[u8], type_name: &str) -> bool {
     match srv.lookup_write(c.db, key) {

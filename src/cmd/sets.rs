@@ -108,27 +108,16 @@ pub fn sadd(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn srem(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let mut removed = 0;
-    match write_typed(srv, c, args[1], Value::as_set_mut) {
-        Err(_) => return,
-        Ok(None) => {}
-        Ok(Some(s)) => {
-            for m in &args[2..] {
-                if s.remove(m) {
-                    removed += 1;
-                    if s.is_empty() {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    if removed > 0 {
-        srv.notify(notify::SET, "srem", args[1], c.db);
-        srv.delete_if_empty(c.db, args[1]);
-        srv.dirty += removed;
-    }
-    c.out.int(removed as i64);
+    let ev = (notify::SET, "srem");
+    super::remove_members(
+        srv,
+        c,
+        args,
+        Value::as_set_mut,
+        SetValue::remove,
+        SetValue::len,
+        ev,
+    )
 }
 
 pub fn scard(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {

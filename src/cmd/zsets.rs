@@ -293,27 +293,16 @@ pub fn zincrby(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn zrem(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let mut n = 0;
-    match write_typed(srv, c, args[1], Value::as_zset_mut) {
-        Err(_) => return,
-        Ok(None) => {}
-        Ok(Some(z)) => {
-            for m in &args[2..] {
-                if z.remove(m) {
-                    n += 1;
-                    if z.is_empty() {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    if n > 0 {
-        srv.notify(notify::ZSET, "zrem", args[1], c.db);
-        srv.delete_if_empty(c.db, args[1]);
-        srv.dirty += n;
-    }
-    c.out.int(n as i64);
+    let ev = (notify::ZSET, "zrem");
+    super::remove_members(
+        srv,
+        c,
+        args,
+        Value::as_zset_mut,
+        ZsetValue::remove,
+        ZsetValue::len,
+        ev,
+    )
 }
 
 pub fn zcard(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {

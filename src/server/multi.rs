@@ -34,14 +34,6 @@ impl Watches {
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }
-
-    pub fn watched_count(&self, id: ClientId) -> usize {
-        self.by_client.get(&id).map_or(0, |w| w.keys.len())
-    }
-
-    pub fn watching_key_count(&self) -> usize {
-        self.by_key.len()
-    }
 }
 
 impl Server {

@@ -1,7 +1,7 @@
 //! Hashes: a listpack of field, value pairs while small (`hash-max-listpack-entries`,
 //! `hash-max-listpack-value`), a hash table past either limit, never back (as Redis 7.0).
 
-use super::listpack::{Listpack, LpVal};
+use super::listpack::Listpack;
 use crate::db::{Dict, KeyHasher};
 
 pub enum HashValue {
@@ -182,12 +182,6 @@ impl HashValue {
             }
             HashValue::Table(d) => d.for_each(|k, v| f(k, v)),
         }
-    }
-
-    /// Field/value pairs as listpack values (no copies) for the listpack encoding.
-    pub fn lp_pairs(lp: &Listpack) -> impl Iterator<Item = (LpVal<'_>, LpVal<'_>)> {
-        let mut it = lp.iter();
-        std::iter::from_fn(move || Some((it.next()?, it.next()?)))
     }
 
     pub fn alloc_size(&self) -> usize {

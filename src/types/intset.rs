@@ -170,11 +170,6 @@ impl IntSet {
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
         (0..self.len()).map(|i| self.get(i))
     }
-
-    pub fn max_value(&self) -> Option<i64> {
-        let n = self.len();
-        (n > 0).then(|| self.get(n - 1))
-    }
 }
 
 #[cfg(test)]

@@ -65,32 +65,7 @@ impl LpVal<'_> {
 }
 
 pub fn itoa(v: i64) -> Vec<u8> {
-    let mut b = itoa_buf::Buf::default();
-    b.fmt(v).to_vec()
-}
-
-mod itoa_buf {
-    #[derive(Default)]
-    pub struct Buf([u8; 24]);
-    impl Buf {
-        pub fn fmt(&mut self, v: i64) -> &[u8] {
-            let mut n = v.unsigned_abs();
-            let mut i = self.0.len();
-            loop {
-                i -= 1;
-                self.0[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            if v < 0 {
-                i -= 1;
-                self.0[i] = b'-';
-            }
-            &self.0[i..]
-        }
-    }
+    crate::resp::writer::itoa_buf(v).as_bytes().to_vec()
 }
 
 /// The encoded form of one entry (encoding + data + backlen), built on the stack for short
@@ -472,19 +447,9 @@ impl Listpack {
         self.insert_encoded(HDR, &encode(s));
     }
 
-    pub fn push_back_int(&mut self, v: i64) {
-        let end = self.buf.len() - 1;
-        self.insert_encoded(end, &encode_int(v));
-    }
-
     /// Insert before the entry at `pos` (or at the end when `pos` is the terminator).
     pub fn insert_at(&mut self, pos: usize, s: &[u8]) {
         self.insert_encoded(pos, &encode(s));
-    }
-
-    /// The offset of the terminator (an insert position meaning "append").
-    pub fn end_pos(&self) -> usize {
-        self.buf.len() - 1
     }
 
     fn insert_encoded(&mut self, pos: usize, e: &Encoded) {

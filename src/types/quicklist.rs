@@ -215,17 +215,6 @@ impl Quicklist {
         &self.nodes
     }
 
-    /// Build from loaded nodes (RDB); empty nodes are dropped.
-    pub fn from_nodes(nodes: Vec<QlNode>) -> Quicklist {
-        let nodes: VecDeque<QlNode> = nodes.into_iter().filter(|n| n.count() > 0).collect();
-        let count = nodes.iter().map(|n| n.count()).sum();
-        Quicklist {
-            nodes,
-            count,
-            depth: 0,
-        }
-    }
-
     pub fn alloc_size(&self) -> usize {
         self.nodes.iter().map(|n| n.alloc_size() + 32).sum()
     }
