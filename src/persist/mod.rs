@@ -1,3 +1,5 @@
-//! Persistence. For now only `propagate`, the single exit of every data change (DESIGN §5);
-//! the AOF and RDB writers consume its stream.
+//! Persistence (DESIGN §6–8, §11): `propagate` is the single exit of every data change; `rdb`
+//! the file format; `snapshot` writes and loads whole files; `child` the snapshot child;
+//! `fs` the file-system interface the save path goes through.
 pub mod propagate;
+pub mod rdb;

@@ -290,6 +290,12 @@ impl Listpack {
             if end >= b.len() {
                 return None;
             }
+            // The back-length must be exactly what walking backwards will read.
+            let mut bl = [0u8; 5];
+            let n_bl = put_backlen(&mut bl, el);
+            if b[pos + el..end] != bl[..n_bl] {
+                return None;
+            }
             pos = end;
             n += 1;
         }

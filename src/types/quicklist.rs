@@ -170,6 +170,12 @@ impl QlNode {
 }
 
 impl LzfNode {
+    /// The compressed bytes, the uncompressed size, and whether the node is a plain one (what
+    /// an RDB file stores for a compressed node).
+    pub fn parts(&self) -> (&[u8], usize, bool) {
+        (&self.data, self.raw_len, self.plain)
+    }
+
     fn expand(&self) -> QlNode {
         let bytes = super::lzf::decompress(&self.data, self.raw_len)
             .expect("a node this process compressed decompresses");
@@ -270,6 +276,22 @@ impl Quicklist {
                 self.nodes[i].compress();
             }
         }
+    }
+
+    /// Append a whole node at the tail (RDB loading: quicklistAppendListpack and
+    /// quicklistAppendPlainNode). Empty listpacks are the caller's to skip.
+    pub fn append_node(&mut self, node: QlNode) {
+        self.count += node.count();
+        self.nodes.push_back(node);
+        let n = self.nodes.len();
+        if n >= 2 {
+            self.recompress(Some(n - 2));
+        }
+    }
+
+    /// A plain node holding `v` (RDB loading).
+    pub fn plain_node(v: &[u8]) -> QlNode {
+        QlNode::plain(v)
     }
 
     pub fn push(&mut self, end: End, v: &[u8], fill: i64) {

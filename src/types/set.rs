@@ -78,7 +78,7 @@ impl SetValue {
         }
     }
 
-    fn convert_to_table(&mut self, hasher: &KeyHasher) {
+    pub fn convert_to_table(&mut self, hasher: &KeyHasher) {
         if let SetValue::Ints(s) = self {
             let mut d = Dict::new(hasher.clone());
             for v in s.iter() {
