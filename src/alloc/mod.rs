@@ -6,6 +6,7 @@
 //! size), larger ones from the system allocator. Callers only ever see `used_memory()` and
 //! `peak_memory()`.
 
+pub mod child_arena;
 pub mod heap;
 pub mod pages;
 pub mod slab;
@@ -36,6 +37,10 @@ fn small(layout: &Layout) -> bool {
 // `System` unchanged. Bookkeeping on the side does not affect the returned memory.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if child_arena::is_active() {
+            // SAFETY: only a snapshot child activates the arena.
+            return unsafe { child_arena::alloc(layout) };
+        }
         if small(&layout) {
             let c = slab::class_of(layout.size());
             let p = slab::alloc(c);
@@ -52,7 +57,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         p
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if small(&layout) {
+        if small(&layout) || child_arena::is_active() {
             // SAFETY: same contract as alloc; the block is then zeroed over the layout's size.
             let p = unsafe { self.alloc(layout) };
             if !p.is_null() {
@@ -69,6 +74,10 @@ unsafe impl GlobalAlloc for CountingAlloc {
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if child_arena::is_active() {
+            // SAFETY: only a snapshot child activates the arena; it ignores parent blocks.
+            return unsafe { child_arena::dealloc(ptr, layout) };
+        }
         if small(&layout) {
             let c = slab::class_of(layout.size());
             // SAFETY: the caller returns a block allocated with this layout, hence this class.
@@ -81,6 +90,10 @@ unsafe impl GlobalAlloc for CountingAlloc {
         USED.fetch_sub(layout.size(), Ordering::Relaxed);
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if child_arena::is_active() {
+            // SAFETY: as in dealloc.
+            return unsafe { child_arena::realloc(ptr, layout, new_size) };
+        }
         // SAFETY: `layout.align()` is a valid alignment and `new_size` fits it (caller).
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         let (old_small, new_small) = (small(&layout), small(&new_layout));

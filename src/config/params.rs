@@ -10,6 +10,8 @@ pub enum ParamKind {
     /// Byte amount with units (1gb, 10mb), within bounds.
     Mem(i64, i64),
     Str,
+    /// A file name without a path (`dbfilename`).
+    BaseName(&'static str),
     Enum(&'static [&'static str]),
     /// Space-separated list of addresses (`bind`).
     Bind,
@@ -50,6 +52,7 @@ macro_rules! params {
 
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
 const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
+const SANITIZE: &[&str] = &["no", "yes", "clients"];
 const INT_MAX: i64 = i32::MAX as i64;
 /// In the order of `db::evict::Policy`.
 pub const MAXMEMORY_POLICIES: &[&str] = &[
@@ -108,6 +111,16 @@ params! {
     LfuLogFactor => ("lfu-log-factor", None, ParamKind::Int(0, INT_MAX), MODIFIABLE, "10"),
     LfuDecayTime => ("lfu-decay-time", None, ParamKind::Int(0, INT_MAX), MODIFIABLE, "1"),
     LazyfreeLazyEviction => ("lazyfree-lazy-eviction", None, ParamKind::Bool, MODIFIABLE, "no"),
+    Dbfilename => ("dbfilename", None, ParamKind::BaseName("dbfilename"), PROTECTED, "dump.rdb"),
+    Rdbcompression => ("rdbcompression", None, ParamKind::Bool, MODIFIABLE, "yes"),
+    Rdbchecksum => ("rdbchecksum", None, ParamKind::Bool, IMMUTABLE, "yes"),
+    RdbDelSyncFiles => ("rdb-del-sync-files", None, ParamKind::Bool, MODIFIABLE, "no"),
+    StopWritesOnBgsaveError => ("stop-writes-on-bgsave-error", None, ParamKind::Bool, MODIFIABLE, "yes"),
+    RdbSaveIncrementalFsync => ("rdb-save-incremental-fsync", None, ParamKind::Bool, MODIFIABLE, "yes"),
+    SanitizeDumpPayload => ("sanitize-dump-payload", None, ParamKind::Enum(SANITIZE), MODIFIABLE, "no"),
+    RdbKeySaveDelay => ("rdb-key-save-delay", None, ParamKind::Int(i32::MIN as i64, INT_MAX), MODIFIABLE, "0"),
+    KeyLoadDelay => ("key-load-delay", None, ParamKind::Int(i32::MIN as i64, INT_MAX), MODIFIABLE, "0"),
+    LoadingProcessEventsIntervalBytes => ("loading-process-events-interval-bytes", None, ParamKind::Mem(1024, INT_MAX), MODIFIABLE, "2097152"),
 }
 
 pub fn lookup(name: &str) -> Option<P> {
@@ -152,6 +165,13 @@ impl ParamDef {
                 check_bounds(v, lo, hi).map(Val::Int)
             }
             ParamKind::Str => Ok(Val::Str(one())),
+            ParamKind::BaseName(what) => {
+                let v = one();
+                if v.contains('/') {
+                    return Err(format!("{what} can't be a path, just a filename"));
+                }
+                Ok(Val::Str(v))
+            }
             ParamKind::Enum(names) => {
                 let s = one().to_ascii_lowercase();
                 names
