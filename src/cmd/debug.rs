@@ -5,32 +5,13 @@ use super::eq_ic;
 use crate::db::{lru_clock, lru_idle_secs};
 use crate::net::client::Client;
 use crate::server::Server;
-use crate::types::{StrValue, Value};
+use crate::types::Value;
 
-/// Length Redis's RDB encoding would give a string value (without compression).
-fn rdb_string_len(s: &StrValue) -> usize {
-    fn len_prefix(n: usize) -> usize {
-        if n < 1 << 6 {
-            1
-        } else if n < 1 << 14 {
-            2
-        } else if n <= u32::MAX as usize {
-            5
-        } else {
-            9
-        }
-    }
-    if let Some(v) = s.as_i64() {
-        if (i8::MIN as i64..=i8::MAX as i64).contains(&v) {
-            return 2;
-        } else if (i16::MIN as i64..=i16::MAX as i64).contains(&v) {
-            return 3;
-        } else if (i32::MIN as i64..=i32::MAX as i64).contains(&v) {
-            return 5;
-        }
-    }
-    let n = s.len();
-    len_prefix(n) + n
+/// Bytes the value takes in an RDB file (rdbSavedObjectLen: with LZF when compression is on).
+fn serialized_len(v: &Value, compress: bool) -> u64 {
+    let mut w = crate::persist::rdb::RdbWriter::new(std::io::sink(), false, compress);
+    let _ = w.value(v);
+    w.position()
 }
 
 pub fn debug(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
@@ -40,6 +21,15 @@ pub fn debug(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             c,
             "DEBUG",
             &[
+                "DIGEST",
+                "    Output a hex signature representing the current DB content.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of all the specified keys.",
+                "RELOAD [option ...]",
+                "    Save the RDB on disk and reload it back to memory. Options:",
+                "    * MERGE: merge the content of the RDB with the current keyspace.",
+                "    * NOFLUSH: do not empty the keyspace before loading.",
+                "    * NOSAVE: load the RDB as it is on disk, without saving first.",
                 "OBJECT <key>",
                 "    Low level facts about a key's value: encoding, serialized length, LRU.",
                 "SET-ACTIVE-EXPIRE <0|1>",
@@ -72,6 +62,17 @@ pub fn debug(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
                 .out
                 .error("argument must be a memory value bigger than 1 and smaller than 4gb"),
         }
+    } else if eq_ic(sub, "reload") {
+        reload(srv, c, &args[2..]);
+    } else if eq_ic(sub, "digest") && args.len() == 2 {
+        let d = crate::db::digest::dataset_digest(&srv.dbs);
+        c.out.simple(&crate::db::digest::hex(&d));
+    } else if eq_ic(sub, "digest-value") {
+        c.out.array(args.len() - 2);
+        for k in &args[2..] {
+            let d = crate::db::digest::value_digest(&srv.dbs[c.db], k);
+            c.out.simple(&crate::db::digest::hex(&d));
+        }
     } else if eq_ic(sub, "set-active-expire") && args.len() == 3 {
         srv.active_expire_enabled = args[2] != b"0";
         c.out.ok();
@@ -81,12 +82,11 @@ pub fn debug(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             c.out.error("no such key");
             return;
         };
-        // Until the RDB encoder exists (issue 4) a collection's serialized length is its
-        // in-memory payload size.
-        let (refcount, ser) = match &o.val {
-            Value::Str(s) => (s.refcount(), rdb_string_len(s)),
-            v => (1, v.alloc_size()),
+        let refcount = match &o.val {
+            Value::Str(s) => s.refcount(),
+            _ => 1,
         };
+        let ser = serialized_len(&o.val, srv.cfg.bool(crate::config::P::Rdbcompression));
         let mut line = format!(
             "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
             o as *const _,
@@ -118,4 +118,39 @@ pub fn debug(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
                 .collect::<String>()
         ));
     }
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, empty the keyspace, load the file back.
+fn reload(srv: &mut Server, c: &mut Client, opts: &[&[u8]]) {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for o in opts {
+        if eq_ic(o, "merge") {
+            merge = true;
+        } else if eq_ic(o, "noflush") {
+            flush = false;
+        } else if eq_ic(o, "nosave") {
+            save = false;
+        } else {
+            c.out
+                .error("DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+            return;
+        }
+    }
+    if save && srv.save_foreground().is_err() {
+        c.out.error("-ERR");
+        return;
+    }
+    if flush {
+        for db in 0..srv.dbs.len() {
+            srv.touch_all_watched_in_db(db, None);
+            srv.dbs[db].clear();
+        }
+    }
+    if let Err(e) = srv.load_now(merge) {
+        log::warn!("DEBUG RELOAD: {e}");
+        c.out.error("Error trying to load the RDB dump");
+        return;
+    }
+    log::warn!("DB reloaded by DEBUG RELOAD");
+    c.out.ok();
 }

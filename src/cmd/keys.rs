@@ -635,6 +635,14 @@ pub fn flushall(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         srv.touch_all_watched_in_db(db, None);
         n += srv.dbs[db].clear();
     }
-    srv.dirty += n as u64 + 1;
+    srv.dirty += n as u64;
+    // As Redis's flushAllDataAndResetRDB: the running snapshot is obsolete, and with save
+    // points the empty dataset is saved at once.
+    srv.kill_child();
+    if !srv.cfg.list(P::Save).is_empty() {
+        let _ = srv.save_foreground();
+    }
+    srv.dirty += 1;
+    c.force_propagation = true;
     c.out.ok();
 }

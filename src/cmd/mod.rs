@@ -13,6 +13,7 @@ pub mod lists;
 pub mod memory;
 pub mod multi;
 pub mod object;
+pub mod persist_cmd;
 pub mod pubsub_cmd;
 pub mod server_cmds;
 pub mod sets;

@@ -17,16 +17,19 @@ pub fn time(_: &mut Server, c: &mut Client, _: &[&[u8]]) {
     c.out.bulk((us % 1_000_000).to_string().as_bytes());
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. forkv has no persistence yet, so SAVE and
-/// NOSAVE change nothing; the flags are still validated as Redis does.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. The final save happens here, before the
+/// reply, so a failed save answers an error and the server goes on (as Redis). With no
+/// replicas to wait for, NOW changes nothing.
 pub fn shutdown(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let (mut save, mut nosave, mut abort) = (false, false, false);
+    let (mut save, mut nosave, mut abort, mut force) = (false, false, false, false);
     for a in &args[1..] {
         if eq_ic(a, "nosave") {
             nosave = true;
         } else if eq_ic(a, "save") {
             save = true;
-        } else if eq_ic(a, "now") || eq_ic(a, "force") {
+        } else if eq_ic(a, "now") {
+        } else if eq_ic(a, "force") {
+            force = true;
         } else if eq_ic(a, "abort") {
             abort = true;
         } else {
@@ -42,7 +45,12 @@ pub fn shutdown(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         c.out.error("No shutdown in progress.");
         return;
     }
+    if srv.prepare_shutdown(save, nosave, force).is_err() {
+        c.out.error("Errors trying to SHUTDOWN. Check logs.");
+        return;
+    }
     srv.shutdown.requested = true;
+    srv.shutdown.prepared = true;
     // Redis does not reply to a successful SHUTDOWN: the connection just closes.
     c.closing = crate::net::client::Closing::AfterReply;
 }

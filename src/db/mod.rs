@@ -3,6 +3,7 @@
 //! `expire.rs` the active expiry cycle.
 
 pub mod dict;
+pub mod digest;
 pub mod evict;
 pub mod expire;
 pub mod keyspace;

@@ -21,6 +21,8 @@ pub enum Kind {
     Ignore = 6,
     /// The earliest deadline of a blocked client.
     BlockTimer = 7,
+    /// The snapshot child's pidfd became readable (it exited); generation tells which child.
+    ChildExit = 8,
 }
 
 /// User data of a request: kind, generation and slot.
@@ -53,6 +55,7 @@ impl Tag {
             5 => Kind::Timer,
             6 => Kind::Ignore,
             7 => Kind::BlockTimer,
+            8 => Kind::ChildExit,
             _ => return None,
         };
         Some(Tag {

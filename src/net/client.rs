@@ -85,6 +85,9 @@ pub struct Client {
     pub lib_ver: Option<Vec<u8>>,
     /// The running command recorded its effects itself: do not propagate its argv.
     pub suppress_propagation: bool,
+    /// Propagate this command even if the dirty counter does not show a change
+    /// (forceCommandPropagation: FLUSHALL, whose save resets the counter).
+    pub force_propagation: bool,
     /// The running command asks to be propagated as this argv instead of its own.
     pub rewritten_argv: Option<Vec<Vec<u8>>>,
     /// Subscribed channels and patterns (patterns in subscription order).
@@ -145,6 +148,7 @@ impl Client {
             lib_name: None,
             lib_ver: None,
             suppress_propagation: false,
+            force_propagation: false,
             rewritten_argv: None,
             subs: Default::default(),
             psubs: Vec::new(),

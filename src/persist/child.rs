@@ -54,9 +54,15 @@ const MAX_LOG: usize = 4000;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChildMsg {
     /// Keys written so far and the child's copy-on-write bytes.
-    Progress { keys: u64, cow: u64 },
+    Progress {
+        keys: u64,
+        cow: u64,
+    },
     /// The work is complete (sent just before `_exit(0)`).
-    Done { keys: u64, cow: u64 },
+    Done {
+        keys: u64,
+        cow: u64,
+    },
     Log(String),
 }
 

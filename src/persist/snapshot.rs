@@ -31,7 +31,7 @@ pub struct SaveOptions {
 
 fn key_delay(us: i64, n: u64) {
     let sleep = if us < 0 {
-        (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) % (-us) as u64 == 0
+        (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33).is_multiple_of((-us) as u64)
     } else {
         us > 0
     };
@@ -270,7 +270,8 @@ impl<R: Read> Loader<R> {
         if let Some(t) = e.expire_ms {
             db.expires.insert_new(e.key.clone().into_boxed_slice(), t);
         }
-        db.dict.insert_new(e.key.into_boxed_slice(), Obj { val: e.value, lru });
+        db.dict
+            .insert_new(e.key.into_boxed_slice(), Obj { val: e.value, lru });
         self.stats.loaded += 1;
         Ok(())
     }
@@ -376,7 +377,10 @@ mod tests {
         probe.put_durable(&dir.join("dump.rdb"), &old_bytes);
         save_file(&probe, dir, "dump.rdb", &new, &opts(), &mut |_| {}).unwrap();
         let points = probe.flush_points();
-        assert!(points >= 4, "several incremental fsyncs expected, got {points}");
+        assert!(
+            points >= 4,
+            "several incremental fsyncs expected, got {points}"
+        );
         let (mut saw_old, mut saw_new) = (false, false);
         for k in 0..=points {
             let disk = SimDisk::default();
@@ -403,7 +407,17 @@ mod tests {
         let dir = Path::new("/data");
         let disk = SimDisk::default();
         disk.crash_at(0);
-        assert!(save_file(&disk, dir, "dump.rdb", &dbs_with(10, "a"), &opts(), &mut |_| {}).is_err());
+        assert!(
+            save_file(
+                &disk,
+                dir,
+                "dump.rdb",
+                &dbs_with(10, "a"),
+                &opts(),
+                &mut |_| {}
+            )
+            .is_err()
+        );
         assert!(disk.after_crash().is_empty());
     }
 }

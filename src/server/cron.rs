@@ -28,6 +28,10 @@ impl Server {
         let now = super::now_ms();
         self.stats.sample(now);
         self.clients_cron(now);
+        self.persistence_cron();
+        if self.loading {
+            return;
+        }
         self.databases_cron();
         // Memory above a lowered maxmemory is evicted even if no command arrives.
         if self.cfg.int(P::Maxmemory) > 0 {

@@ -260,6 +260,7 @@ impl Server {
             block_timer_spec: Box::new(types::Timespec::new()),
             touches_signalled: false,
             evict_next_db: 0,
+            rdb: Default::default(),
         })
     }
 
@@ -373,8 +374,24 @@ impl Server {
         self.arm_signal_read();
         self.arm_timer();
         let mut completions = Vec::with_capacity(1024);
+        if let Err(e) = self.start_loading() {
+            log::error!("{e}");
+            return 1;
+        }
         loop {
-            let want = if self.pending_input.is_empty() { 1 } else { 0 };
+            // While loading, a slice of the file per iteration; the loop keeps answering
+            // -LOADING in between (Redis processes events every 2 MB loaded).
+            if self.rdb.loading.is_some()
+                && let Err(e) = self.loading_step()
+            {
+                log::error!("{e}");
+                return 1;
+            }
+            let want = if self.pending_input.is_empty() && self.rdb.loading.is_none() {
+                1
+            } else {
+                0
+            };
             if let Err(e) = self.ring.submit_and_wait(want) {
                 log::warn!("io_uring_enter: {e}");
             }
@@ -389,6 +406,7 @@ impl Server {
                     Kind::Signal => self.on_signal(c),
                     Kind::Timer => cron_due = true,
                     Kind::BlockTimer => self.blocking.timer_armed_for = None,
+                    Kind::ChildExit => self.on_child_exit(c.tag.generation),
                     Kind::Ignore => {}
                 }
             }
@@ -834,6 +852,14 @@ impl Server {
     /// shutdown was refused and the server goes on.
     pub fn finish_shutdown(&mut self) -> Option<i32> {
         log::warn!("User requested shutdown...");
+        if !std::mem::take(&mut self.shutdown.prepared)
+            && self.prepare_shutdown(false, false, false).is_err()
+        {
+            log::warn!(
+                "SIGTERM received but errors trying to shut down the server, check the logs for more information"
+            );
+            return None;
+        }
         let pidfile = self.cfg.str(P::Pidfile).to_string();
         if !pidfile.is_empty() {
             let _ = std::fs::remove_file(&pidfile);

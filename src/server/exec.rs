@@ -22,6 +22,9 @@ const SUBSCRIBED_OK: &[&str] = &[
     "reset",
 ];
 
+/// The error write commands get after a failed background save (stop-writes-on-bgsave-error).
+pub const MISCONF: &str = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
 impl Server {
     /// Run the commands of clients with input, `COMMAND_BUDGET` each per pass.
     pub fn process_pending_input(&mut self) {
@@ -324,6 +327,17 @@ impl Server {
                 return;
             }
         }
+        if self.writes_denied_by_disk_error() {
+            let queued_write = def.name == "exec"
+                && c.multi
+                    .as_ref()
+                    .is_some_and(|m| m.cmds.iter().any(|(d, _)| d.flags & flags::WRITE != 0));
+            if def.flags & flags::WRITE != 0 || queued_write || def.name == "ping" {
+                self.flag_transaction(c);
+                self.reject(c, Some(def), MISCONF);
+                return;
+            }
+        }
         if let Some(m) = c.multi.as_mut()
             && !matches!(
                 def.name,
@@ -368,7 +382,7 @@ impl Server {
             st.failed_calls += 1;
         }
         self.stats.total_commands += 1;
-        let changed = self.dirty > dirty_before;
+        let changed = self.dirty > dirty_before || std::mem::take(&mut c.force_propagation);
         // WATCH: every key the command names is touched when it changed data (Redis's
         // signalModifiedKey calls, made here once from the key specs).
         let signalled = std::mem::take(&mut self.touches_signalled);

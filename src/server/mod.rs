@@ -12,6 +12,7 @@ pub mod info;
 pub mod listener;
 pub mod multi;
 pub mod notify;
+pub mod persistence;
 pub mod pubsub;
 pub mod stats;
 #[cfg(test)]
@@ -55,6 +56,8 @@ pub enum PauseKind {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ShutdownRequest {
     pub requested: bool,
+    /// The final save and child cleanup already ran (SHUTDOWN did them before replying).
+    pub prepared: bool,
 }
 
 pub struct Server {
@@ -129,6 +132,8 @@ pub struct Server {
     pub touches_signalled: bool,
     /// Where random eviction continues (round robin over databases).
     pub evict_next_db: usize,
+    /// RDB saves, the snapshot child, loading.
+    pub rdb: persistence::RdbState,
 }
 
 impl Server {

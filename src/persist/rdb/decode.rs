@@ -231,7 +231,7 @@ impl<R: Read> RdbReader<R> {
         }
     }
 
-    pub fn len(&mut self) -> Result<u64> {
+    pub fn length(&mut self) -> Result<u64> {
         let at = self.offset();
         match self.len_or_enc()? {
             (n, false) => Ok(n),
@@ -242,7 +242,7 @@ impl<R: Read> RdbReader<R> {
     /// A length that counts in-memory things: refuse the absurd before anything is reserved.
     fn count(&mut self, what: &str) -> Result<u64> {
         let at = self.offset();
-        let n = self.len()?;
+        let n = self.length()?;
         if n > (1 << 40) {
             return err(at, format!("{what} count {n} is not plausible"));
         }
@@ -267,8 +267,8 @@ impl<R: Read> RdbReader<R> {
                 Ok(itoa(i32::from_le_bytes([s[0], s[1], s[2], s[3]]) as i64))
             }
             3 => {
-                let clen = self.len()?;
-                let rlen = self.len()?;
+                let clen = self.length()?;
+                let rlen = self.length()?;
                 if rlen > clen.saturating_mul(LZF_MAX_RATIO as u64) + 64 {
                     return err(
                         at,
@@ -361,12 +361,12 @@ impl<R: Read> RdbReader<R> {
                     expire_ms = Some(i32::from_le_bytes([s[0], s[1], s[2], s[3]]) as i64 * 1000);
                 }
                 opcode::FREQ => freq = Some(self.byte()?),
-                opcode::IDLE => idle_secs = Some(self.len()?),
+                opcode::IDLE => idle_secs = Some(self.length()?),
                 opcode::EOF => return self.trailer(),
-                opcode::SELECTDB => return Ok(Item::SelectDb(self.len()?)),
+                opcode::SELECTDB => return Ok(Item::SelectDb(self.length()?)),
                 opcode::RESIZEDB => {
-                    let a = self.len()?;
-                    let b = self.len()?;
+                    let a = self.length()?;
+                    let b = self.length()?;
                     return Ok(Item::ResizeDb(a, b));
                 }
                 opcode::AUX => {
@@ -382,9 +382,9 @@ impl<R: Read> RdbReader<R> {
                 }
                 opcode::SLOT_INFO => {
                     // Cluster slot sizes (7.4): hints only.
-                    self.len()?;
-                    self.len()?;
-                    self.len()?;
+                    self.length()?;
+                    self.length()?;
+                    self.length()?;
                 }
                 _ => {
                     let key = self.string()?;
@@ -515,7 +515,7 @@ impl<R: Read> RdbReader<R> {
                     let mut container = 2;
                     if t == rtype::LIST_QUICKLIST_2 {
                         let c_at = self.offset();
-                        container = self.len()?;
+                        container = self.length()?;
                         if container != 1 && container != 2 {
                             return err(c_at, "quicklist integrity check failed (container)");
                         }

@@ -115,7 +115,10 @@ pub fn for_each(z: &[u8], mut f: impl FnMut(LpVal<'_>)) -> Result<(), String> {
 }
 
 /// The field/value pairs of a zipmap, checked.
-pub fn zipmap_pairs(z: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+/// A field and its value.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+pub fn zipmap_pairs(z: &[u8]) -> Result<Vec<Pair>, String> {
     fn zm_len(z: &[u8], pos: &mut usize) -> Result<Option<usize>, String> {
         let b = *z.get(*pos).ok_or("zipmap runs past the end")?;
         match b {
@@ -144,10 +147,7 @@ pub fn zipmap_pairs(z: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
     }
     let mut pos = 1;
     let mut out = Vec::new();
-    loop {
-        let Some(klen) = zm_len(z, &mut pos)? else {
-            break;
-        };
+    while let Some(klen) = zm_len(z, &mut pos)? {
         let k = slice(z, pos, klen)?.to_vec();
         pos += klen;
         let vlen = zm_len(z, &mut pos)?.ok_or("zipmap field without a value")?;
