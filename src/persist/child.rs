@@ -2,7 +2,8 @@
 //! never libc `fork()` or `std::process`, so it shares the parent's memory copy-on-write and
 //! runs no `pthread_atfork` handlers. Everything it needs is prepared before the clone.
 //!
-//! In the child, first thing: all signals unblocked, `oom_score_adj` 1000, no core dumps,
+//! In the child, first thing: all signals unblocked, `oom_score_adj` 1000, no core dumps, death
+//! with the parent (PR_SET_PDEATHSIG),
 //! every fd closed but its info pipe, allocation switched to `alloc::child_arena`, a panic hook
 //! that writes with raw `write(2)`; then the body runs under `catch_unwind` and the child always
 //! leaves with `_exit` (0 success, 1 failure), running no destructors. It never touches the
@@ -199,7 +200,7 @@ fn close_all_but(keep: &mut [RawFd]) {
 }
 
 /// The child's first steps (DESIGN §8), before any allocation.
-fn child_setup(info_fd: RawFd) {
+fn child_setup(info_fd: RawFd, parent: libc::pid_t) {
     // SAFETY: plain system calls on this (child) process only; the buffers are on the stack.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -216,6 +217,12 @@ fn child_setup(info_fd: RawFd) {
             rlim_max: 0,
         };
         libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        // A child outliving a killed server would hold its whole copy-on-write image for
+        // the rest of the save: die with the parent (checked again in case it died first).
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
     }
     close_all_but(&mut [info_fd]);
     crate::alloc::child_arena::activate();
@@ -227,6 +234,8 @@ fn child_setup(info_fd: RawFd) {
 pub fn spawn(body: impl FnOnce(&mut ChildCtx) -> bool) -> io::Result<SnapshotChild> {
     install_panic_hook();
     let (rd, wr) = pipe()?;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
     let mut pidfd: i32 = -1;
     let args = CloneArgs {
         flags: CLONE_PIDFD | CLONE_CLEAR_SIGHAND,
@@ -249,7 +258,7 @@ pub fn spawn(body: impl FnOnce(&mut ChildCtx) -> bool) -> io::Result<SnapshotChi
     }
     if r == 0 {
         let fd = wr.as_raw_fd();
-        child_setup(fd);
+        child_setup(fd, parent);
         let mut ctx = ChildCtx {
             fd,
             last_cow_sample: None,

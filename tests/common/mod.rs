@@ -47,6 +47,13 @@ impl Reply {
     pub fn is_error(&self) -> bool {
         matches!(self, Reply::Error(_))
     }
+    /// An array of bulk or status replies as strings.
+    pub fn to_string_vec(&self) -> Vec<String> {
+        match self {
+            Reply::Array(v) | Reply::Set(v) => v.iter().map(|r| r.bulk_str()).collect(),
+            other => panic!("not an array: {other:?}"),
+        }
+    }
 }
 
 pub fn bulk(s: &str) -> Reply {
@@ -213,6 +220,9 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        if self.0.as_os_str().is_empty() {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -236,6 +246,34 @@ impl ServerProc {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL the server and keep its directory (for a restart in it).
+    pub fn kill9_keep_dir(mut self) -> TempDir {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        std::mem::replace(&mut self.dir, TempDir(PathBuf::new()))
+    }
+
+    /// Wait (up to 30 s) for the process to exit; its status.
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(st)) = child.try_wait() {
+                self.child = None;
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Take the directory out (the process must be gone).
+    pub fn take_dir(mut self) -> TempDir {
+        std::mem::replace(&mut self.dir, TempDir(PathBuf::new()))
     }
 
     /// Send a signal and wait for the exit status.
@@ -353,11 +391,13 @@ pub fn start_redis(args: &[&str]) -> Option<ServerProc> {
     if !have("redis-server") {
         return None;
     }
-    Some(spawn_ready(
-        TempDir::new("redis"),
-        "redis.log",
-        "redis-server",
-        |port| {
+    Some(start_redis_in(TempDir::new("redis"), args))
+}
+
+/// Start a real redis-server in `dir` (it loads `dir/dump.rdb` if there is one).
+pub fn start_redis_in(dir: TempDir, args: &[&str]) -> ServerProc {
+    {
+        spawn_ready(dir, "redis.log", "redis-server", |port| {
             let mut cmd = Command::new("redis-server");
             cmd.args([
                 "--port",
@@ -370,6 +410,6 @@ pub fn start_redis(args: &[&str]) -> Option<ServerProc> {
             .args(["--appendonly", "no", "--daemonize", "no"])
             .args(args);
             cmd
-        },
-    ))
+        })
+    }
 }
