@@ -32,46 +32,6 @@ fn wait_bgsave_done(c: &mut Conn) {
     });
 }
 
-/// Every type in each of its encodings, in three databases, some with TTLs.
-fn populate(c: &mut Conn) {
-    let ok = |r: Reply| assert!(!r.is_error(), "{r:?}");
-    for db in ["0", "3", "9"] {
-        ok(c.cmd(&["SELECT", db]));
-        ok(c.cmd(&["SET", "int", "12345"]));
-        ok(c.cmd(&["SET", "neg", "-9000000000"]));
-        ok(c.cmd(&["SET", "emb", "short string"]));
-        ok(c.cmd(&["SET", "raw", &"compressible ".repeat(40)]));
-        ok(c.cmd(&["SET", "bin", "\u{1}\u{2}\u{3}\u{0}end"]));
-        ok(c.cmd(&["SET", "ttl", "v", "PX", "1000000"]));
-        ok(c.cmd(&["RPUSH", "list", "a", "b", "1", "2", "300000"]));
-        for i in 0..600 {
-            c.send(&[
-                "RPUSH",
-                "biglist",
-                &format!("element-{i}-{}", "x".repeat(i % 30)),
-            ]);
-        }
-        ok(c.cmd(&["SADD", "intset", "1", "2", "-3", "100000"]));
-        ok(c.cmd(&["SADD", "strset", "a", "b", "c"]));
-        ok(c.cmd(&["HSET", "smallhash", "f1", "v1", "f2", "2"]));
-        ok(c.cmd(&["HSET", "bighash", "long", &"v".repeat(100)]));
-        ok(c.cmd(&["ZADD", "smallz", "1", "a", "2.5", "b", "-inf", "c"]));
-        for i in 0..200 {
-            c.send(&[
-                "ZADD",
-                "bigz",
-                &format!("{}", i as f64 / 3.0),
-                &format!("m{i}"),
-            ]);
-        }
-        ok(c.cmd(&["EXPIRE", "bighash", "100000"]));
-    }
-    for _ in 0..(600 + 200) * 3 {
-        assert!(!c.read().is_error());
-    }
-    ok(c.cmd(&["SELECT", "0"]));
-}
-
 fn digest(c: &mut Conn) -> String {
     c.cmd(&["DEBUG", "DIGEST"]).bulk_str()
 }
@@ -86,7 +46,7 @@ fn start(dir: TempDir, extra: &[&str]) -> ServerProc {
 fn save_then_sigkill_then_restart_restores_every_type() {
     let s = start(TempDir::new("p-save"), &[]);
     let mut c = s.conn();
-    populate(&mut c);
+    populate_all_types(&mut c);
     let before = digest(&mut c);
     let enc_before: Vec<String> = [
         "int",
@@ -135,7 +95,7 @@ fn save_then_sigkill_then_restart_restores_every_type() {
 fn bgsave_runs_in_a_child_and_reports_like_redis() {
     let s = start(TempDir::new("p-bg"), &[]);
     let mut c = s.conn();
-    populate(&mut c);
+    populate_all_types(&mut c);
     let before = digest(&mut c);
     let t0 = c.cmd(&["LASTSAVE"]).int();
     assert_eq!(c.cmd(&["BGSAVE"]), status("Background saving started"));
@@ -268,7 +228,7 @@ fn a_child_killed_by_a_signal_is_a_failed_save_and_writes_get_misconf() {
 fn kill9_during_bgsave_leaves_a_whole_file() {
     let s = start(TempDir::new("p-k9bg"), &[]);
     let mut c = s.conn();
-    populate(&mut c);
+    populate_all_types(&mut c);
     assert_eq!(c.cmd(&["SAVE"]), status("OK"));
     let old = digest(&mut c);
     for i in 0..5000 {
@@ -471,7 +431,7 @@ fn expired_keys_are_dropped_at_load() {
 fn debug_reload_keeps_the_dataset() {
     let s = start(TempDir::new("p-reload"), &[]);
     let mut c = s.conn();
-    populate(&mut c);
+    populate_all_types(&mut c);
     let d = digest(&mut c);
     assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), status("OK"));
     assert_eq!(digest(&mut c), d);

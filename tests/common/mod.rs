@@ -413,3 +413,43 @@ pub fn start_redis_in(dir: TempDir, args: &[&str]) -> ServerProc {
         })
     }
 }
+
+/// Every type in each of its encodings, in three databases, some with TTLs.
+pub fn populate_all_types(c: &mut Conn) {
+    let ok = |r: Reply| assert!(!r.is_error(), "{r:?}");
+    for db in ["0", "3", "9"] {
+        ok(c.cmd(&["SELECT", db]));
+        ok(c.cmd(&["SET", "int", "12345"]));
+        ok(c.cmd(&["SET", "neg", "-9000000000"]));
+        ok(c.cmd(&["SET", "emb", "short string"]));
+        ok(c.cmd(&["SET", "raw", &"compressible ".repeat(40)]));
+        ok(c.cmd(&["SET", "bin", "\u{1}\u{2}\u{3}\u{0}end"]));
+        ok(c.cmd(&["SET", "ttl", "v", "PX", "1000000"]));
+        ok(c.cmd(&["RPUSH", "list", "a", "b", "1", "2", "300000"]));
+        for i in 0..600 {
+            c.send(&[
+                "RPUSH",
+                "biglist",
+                &format!("element-{i}-{}", "x".repeat(i % 30)),
+            ]);
+        }
+        ok(c.cmd(&["SADD", "intset", "1", "2", "-3", "100000"]));
+        ok(c.cmd(&["SADD", "strset", "a", "b", "c"]));
+        ok(c.cmd(&["HSET", "smallhash", "f1", "v1", "f2", "2"]));
+        ok(c.cmd(&["HSET", "bighash", "long", &"v".repeat(100)]));
+        ok(c.cmd(&["ZADD", "smallz", "1", "a", "2.5", "b", "-inf", "c"]));
+        for i in 0..200 {
+            c.send(&[
+                "ZADD",
+                "bigz",
+                &format!("{}", i as f64 / 3.0),
+                &format!("m{i}"),
+            ]);
+        }
+        ok(c.cmd(&["EXPIRE", "bighash", "100000"]));
+    }
+    for _ in 0..(600 + 200) * 3 {
+        assert!(!c.read().is_error());
+    }
+    ok(c.cmd(&["SELECT", "0"]));
+}
