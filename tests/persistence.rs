@@ -491,3 +491,40 @@ fn dbfilename_rules_and_corrupt_files() {
         "{log}"
     );
 }
+
+#[test]
+fn forkv_check_rdb_reports_contents_and_the_first_error() {
+    let s = start(TempDir::new("p-check"), &[]);
+    let mut c = s.conn();
+    populate_all_types(&mut c);
+    assert_eq!(c.cmd(&["SAVE"]), status("OK"));
+    let file = s.dir.path().join("dump.rdb");
+    let tool = env!("CARGO_BIN_EXE_forkv-check-rdb");
+    let out = std::process::Command::new(tool)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("RDB version 10"), "{text}");
+    assert!(text.contains("AUX FIELD redis-ver = '7.0.15'"), "{text}");
+    assert!(text.contains("[info] db 3: 14 keys, 2 expires"), "{text}");
+    assert!(text.contains("[info] type list-quicklist2: 6"), "{text}");
+    assert!(
+        text.contains("Checksum OK") && text.contains("RDB looks OK"),
+        "{text}"
+    );
+    // One flipped byte in the middle: refused, with where.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    let bad = s.dir.path().join("bad.rdb");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = std::process::Command::new(tool).arg(&bad).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("RDB ERROR DETECTED") && text.contains("[offset "),
+        "{text}"
+    );
+}

@@ -178,8 +178,14 @@ fn dump_and_restore_work_across_forkv_and_redis() {
     populate_more(&mut rc);
     // Without compression, compact encodings must serialize byte for byte as Redis's (LZF
     // output may legitimately differ between compressors; files with it are checked above).
-    assert_eq!(rc.cmd(&["CONFIG", "SET", "rdbcompression", "no"]), status("OK"));
-    assert_eq!(c.cmd(&["CONFIG", "SET", "rdbcompression", "no"]), status("OK"));
+    assert_eq!(
+        rc.cmd(&["CONFIG", "SET", "rdbcompression", "no"]),
+        status("OK")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "rdbcompression", "no"]),
+        status("OK")
+    );
     for db in ["0", "5"] {
         assert!(!rc.cmd(&["SELECT", db]).is_error());
         assert!(!c.cmd(&["SELECT", db]).is_error());

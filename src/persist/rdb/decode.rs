@@ -64,6 +64,8 @@ impl LoadLimits {
 
 /// One key read from a file.
 pub struct Entry {
+    /// The RDB type byte the value was stored with.
+    pub rdb_type: u8,
     pub key: Vec<u8>,
     pub value: Value,
     pub expire_ms: Option<i64>,
@@ -390,6 +392,7 @@ impl<R: Read> RdbReader<R> {
                     let key = self.string()?;
                     return Ok(match self.object(t, at)? {
                         Some(value) => Item::Entry(Entry {
+                            rdb_type: t,
                             key,
                             value,
                             expire_ms,
