@@ -383,7 +383,7 @@ fn pre_7_encodings_load_in_forkv_as_in_redis() {
     use old::*;
     let mut f = b"REDIS0006".to_vec();
     f.extend_from_slice(&[0xFE, 0]);
-    let mut key = |f: &mut Vec<u8>, t: u8, k: &str, body: Vec<u8>| {
+    let key = |f: &mut Vec<u8>, t: u8, k: &str, body: Vec<u8>| {
         f.push(t);
         f.extend(string(k.as_bytes()));
         f.extend(body);
