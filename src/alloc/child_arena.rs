@@ -20,8 +20,14 @@ const MAX_RANGES: usize = 1024;
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// Blocks above the slab classes and up to this size are powers of two from the chunks, with
+/// free lists (a serializing child grows buffers often: one mmap each would cost a TLB flush).
+const MAX_MEDIUM: usize = 1 << 20;
+const MEDIUM_CLASSES: usize = 8; // 8 KiB .. 1 MiB
+
 struct State {
     free: [*mut u8; CLASSES.len()],
+    medium: [*mut u8; MEDIUM_CLASSES],
     bump: usize,
     end: usize,
     ranges: [(usize, usize); MAX_RANGES],
@@ -35,6 +41,7 @@ unsafe impl Sync for Cell {}
 
 static STATE: Cell = Cell(UnsafeCell::new(State {
     free: [std::ptr::null_mut(); CLASSES.len()],
+    medium: [std::ptr::null_mut(); MEDIUM_CLASSES],
     bump: 0,
     end: 0,
     ranges: [(0, 0); MAX_RANGES],
@@ -54,6 +61,7 @@ pub fn activate() {
     unsafe {
         let st = &mut *STATE.0.get();
         st.free = [std::ptr::null_mut(); CLASSES.len()];
+        st.medium = [std::ptr::null_mut(); MEDIUM_CLASSES];
         st.bump = 0;
         st.end = 0;
         st.nranges = 0;
@@ -89,6 +97,26 @@ fn owned(st: &State, p: usize) -> Option<usize> {
         .position(|&(s, e)| p >= s && p < e)
 }
 
+/// The medium class of a size in (MAX_SMALL, MAX_MEDIUM]: 0 for 8 KiB, 7 for 1 MiB.
+fn medium_class(size: usize) -> usize {
+    (size.next_power_of_two().trailing_zeros() - 13) as usize
+}
+
+/// `len` bytes aligned to `align` from the current chunk, mapping a new chunk when needed.
+fn bump(st: &mut State, len: usize, align: usize) -> *mut u8 {
+    let mut p = st.bump.next_multiple_of(align);
+    if st.bump == 0 || p + len > st.end {
+        let Some(c) = map(CHUNK) else {
+            return std::ptr::null_mut();
+        };
+        record(st, c, CHUNK);
+        st.end = c + CHUNK;
+        p = c;
+    }
+    st.bump = p + len;
+    p as *mut u8
+}
+
 /// Allocate in the child.
 ///
 /// # Safety
@@ -105,21 +133,20 @@ pub unsafe fn alloc(layout: Layout) -> *mut u8 {
             st.free[c] = unsafe { *(head as *mut *mut u8) };
             return head;
         }
-        let need = CLASSES[c];
-        if st.end - st.bump < need {
-            let Some(p) = map(CHUNK) else {
-                return std::ptr::null_mut();
-            };
-            record(st, p, CHUNK);
-            st.bump = p;
-            st.end = p + CHUNK;
-        }
-        let p = st.bump;
-        st.bump += need;
-        return p as *mut u8;
+        return bump(st, CLASSES[c], 8);
     }
     if layout.align() > 4096 {
         return std::ptr::null_mut();
+    }
+    if size <= MAX_MEDIUM {
+        let m = medium_class(size.max(MAX_SMALL + 1));
+        let head = st.medium[m];
+        if !head.is_null() {
+            // SAFETY: free medium blocks hold the next one's address in their first word.
+            st.medium[m] = unsafe { *(head as *mut *mut u8) };
+            return head;
+        }
+        return bump(st, 1 << (m + 13), 4096);
     }
     // Big blocks get a mapping of their own, unmapped on free.
     let len = size.div_ceil(4096) * 4096;
@@ -148,6 +175,13 @@ pub unsafe fn dealloc(p: *mut u8, layout: Layout) {
         // SAFETY: a live block of this class, at least 8 bytes, now free.
         unsafe { *(p as *mut *mut u8) = st.free[c] };
         st.free[c] = p;
+        return;
+    }
+    if size <= MAX_MEDIUM && layout.align() <= 4096 {
+        let m = medium_class(size.max(MAX_SMALL + 1));
+        // SAFETY: a live medium block of this class, now free.
+        unsafe { *(p as *mut *mut u8) = st.medium[m] };
+        st.medium[m] = p;
         return;
     }
     let (s, e) = st.ranges[i];
