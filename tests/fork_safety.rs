@@ -106,7 +106,7 @@ fn hundreds_of_children_under_allocation_logging_and_panics_never_hang() {
                 b.push(1u8);
                 keep.push(b);
                 if keep.len() > 64 {
-                    keep.swap_remove(r as usize % keep.len());
+                    keep.swap_remove(r % keep.len());
                 }
             }
         }));
