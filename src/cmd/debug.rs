@@ -21,6 +21,9 @@ pub fn debug(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             c,
             "DEBUG",
             &[
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. These are not propagated.",
                 "DIGEST",
                 "    Output a hex signature representing the current DB content.",
                 "DIGEST-VALUE <key> [<key> ...]",
@@ -62,6 +65,8 @@ pub fn debug(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
                 .out
                 .error("argument must be a memory value bigger than 1 and smaller than 4gb"),
         }
+    } else if eq_ic(sub, "populate") && (3..=5).contains(&args.len()) {
+        populate(srv, c, args);
     } else if eq_ic(sub, "reload") {
         reload(srv, c, &args[2..]);
     } else if eq_ic(sub, "digest") && args.len() == 2 {
@@ -152,5 +157,43 @@ fn reload(srv: &mut Server, c: &mut Client, opts: &[&[u8]]) {
         return;
     }
     log::warn!("DB reloaded by DEBUG RELOAD");
+    c.out.ok();
+}
+
+/// DEBUG POPULATE <count> [<prefix>] [<size>]: keys prefix:N holding "value:N" (padded with
+/// zero bytes to <size>), skipping keys that exist; not propagated, like Redis.
+fn populate(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
+    const RANGE: &str = "value is out of range, must be positive";
+    let Some(count) = crate::resp::parse_i64(args[2]).filter(|v| *v >= 0) else {
+        c.out.error(RANGE);
+        return;
+    };
+    let size = match args.get(4) {
+        Some(a) => match crate::resp::parse_i64(a).filter(|v| *v >= 0) {
+            Some(v) => v as usize,
+            None => {
+                c.out.error(RANGE);
+                return;
+            }
+        },
+        None => 0,
+    };
+    let prefix: &[u8] = args.get(3).copied().unwrap_or(b"key");
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    for j in 0..count {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(crate::resp::writer::itoa_buf(j).as_bytes());
+        srv.expire_if_needed(c.db, &key);
+        if srv.dbs[c.db].dict.contains(&key) {
+            continue;
+        }
+        let mut val = format!("value:{j}").into_bytes();
+        if size > 0 {
+            val.resize(size, 0);
+        }
+        srv.add_key(c.db, &key, Value::Str(crate::types::StrValue::plain(val)));
+    }
     c.out.ok();
 }

@@ -38,7 +38,12 @@ pub struct LoadingState {
     pub loader: Loader<BufReader<std::fs::File>>,
     pub start_secs: i64,
     pub start_instant: std::time::Instant,
+    /// When progress was last logged.
+    pub logged: std::time::Instant,
 }
+
+/// How often a long load logs its progress.
+const LOAD_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct RdbState {
     pub child: Option<ActiveChild>,
@@ -381,6 +386,7 @@ impl Server {
             loader,
             start_secs: now_ms() / 1000,
             start_instant: std::time::Instant::now(),
+            logged: std::time::Instant::now(),
         });
         Ok(())
     }
@@ -426,6 +432,17 @@ impl Server {
             .step(&mut self.dbs, now, budget, &stamp, delay)
             .map_err(|e| format!("Fatal error loading the DB: {e}. Exiting."))?;
         if !done {
+            if st.logged.elapsed() >= LOAD_LOG_EVERY {
+                st.logged = std::time::Instant::now();
+                let total = st.loader.total_bytes.max(1);
+                log::info!(
+                    "Loading RDB: {:.1}% ({} of {} bytes, {} keys)",
+                    st.loader.loaded_bytes() as f64 * 100.0 / total as f64,
+                    st.loader.loaded_bytes(),
+                    total,
+                    st.loader.stats.loaded
+                );
+            }
             self.rdb.loading = Some(st);
             return Ok(false);
         }
