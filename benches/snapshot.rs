@@ -105,7 +105,13 @@ impl Server {
             .args(&self.args)
             .current_dir(&self.dir)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.join("server.log"))
+                    .unwrap(),
+            )
             .spawn()
             .unwrap();
         self.child = Some(child);
@@ -119,18 +125,15 @@ impl Server {
         self.kill();
         let t0 = self.spawn();
         loop {
-            if let Ok(s) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let mut c = Conn {
-                    w: s.try_clone().unwrap(),
-                    r: BufReader::new(s),
-                };
-                loop {
-                    let r = c.cmd(&["PING"]);
-                    if r == "+PONG" {
-                        return t0.elapsed().as_secs_f64();
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+            if ping_once(self.port) {
+                return t0.elapsed().as_secs_f64();
+            }
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!(
+                    "{} exited ({st}) while loading; see {}",
+                    self.bin,
+                    self.dir.join("server.log").display()
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -142,16 +145,7 @@ impl Server {
         }
     }
     fn wait_up(&self) {
-        loop {
-            if let Ok(s) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let mut c = Conn {
-                    w: s.try_clone().unwrap(),
-                    r: BufReader::new(s),
-                };
-                if c.cmd(&["PING"]) == "+PONG" {
-                    return;
-                }
-            }
+        while !ping_once(self.port) {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -161,6 +155,21 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// One PING on a fresh connection: true only for +PONG (connection errors and -LOADING: false).
+fn ping_once(port: u16) -> bool {
+    let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let Ok(mut w) = s.try_clone() else {
+        return false;
+    };
+    if w.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("+PONG")
 }
 
 fn private_dirty(pid: i32) -> u64 {
@@ -202,7 +211,7 @@ struct Row {
 
 #[derive(Clone, Copy)]
 enum Dataset {
-    Small { gib: u64 },
+    Small { gib: f64 },
     Big,
 }
 
@@ -210,7 +219,7 @@ fn fill(c: &mut Conn, d: Dataset) {
     match d {
         Dataset::Small { gib } => {
             // ~100-byte values; populate until used_memory reaches the target.
-            let target = gib as f64 * (1u64 << 30) as f64;
+            let target = gib * (1u64 << 30) as f64;
             let mut n = 0u64;
             while c.info("used_memory") < target {
                 let step = 1_000_000u64;
@@ -339,7 +348,10 @@ fn scenario(bin: &str, d: Dataset) -> Row {
     let mut s = Server::start(bin, extra, &dir);
     s.wait_up();
     let mut c = Conn::new(s.port);
+    let step = |what: &str| eprintln!("  [{bin}] {what}");
+    step("filling");
     fill(&mut c, d);
+    step("BGSAVE under load");
     let keys: u64 = c
         .cmd(&["DBSIZE"])
         .trim_start_matches(':')
@@ -385,11 +397,13 @@ fn scenario(bin: &str, d: Dataset) -> Row {
     row.child_dirty = peak_dirty as f64;
     row.parent_growth = peak_rss.saturating_sub(rss0) as f64;
     assert_eq!(c.info("rdb_last_bgsave_status"), 0.0, "status must be ok");
+    step("SAVE");
     let t = Instant::now();
     assert_eq!(c.cmd(&["SAVE"]), "+OK");
     row.save_s = t.elapsed().as_secs_f64();
     row.file = std::fs::metadata(dir.join("dump.rdb")).map_or(0, |m| m.len()) as f64;
     drop(c);
+    step("restart and load");
     row.load_s = s.restart_load_time();
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
@@ -410,7 +424,7 @@ fn main() {
         return;
     }
     let forkv = env!("CARGO_BIN_EXE_forkv-server");
-    let sizes: Vec<u64> = std::env::var("FORKV_BENCH_SNAPSHOT_GB")
+    let sizes: Vec<f64> = std::env::var("FORKV_BENCH_SNAPSHOT_GB")
         .unwrap_or_else(|_| "1,4,8".into())
         .split(',')
         .filter_map(|v| v.trim().parse().ok())

@@ -112,7 +112,33 @@ fn block_signals_to_signalfd() -> std::io::Result<i32> {
     }
 }
 
-fn open_listeners(port: i64, bind: &[String], backlog: i32) -> Result<Vec<Listener>, String> {
+/// How long start-up waits for a port another process is still letting go of.
+const BIND_RETRY: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Bind, retrying briefly on EADDRINUSE: a previous server killed with SIGKILL keeps its
+/// listening socket until the kernel has torn down its io_uring instance, which happens
+/// asynchronously after the process is reaped (a supervisor's immediate restart would
+/// otherwise fail).
+fn listen_retrying(ip: IpAddr, port: u16, backlog: i32) -> std::io::Result<Listener> {
+    let start = std::time::Instant::now();
+    loop {
+        match listener::listen(ip, port, backlog) {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EADDRINUSE) && start.elapsed() < BIND_RETRY =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn open_listeners(
+    port: i64,
+    bind: &[String],
+    backlog: i32,
+    retry: bool,
+) -> Result<Vec<Listener>, String> {
     if port == 0 {
         return Ok(Vec::new());
     }
@@ -130,7 +156,12 @@ fn open_listeners(port: i64, bind: &[String], backlog: i32) -> Result<Vec<Listen
                 Err(_) => return Err(format!("Invalid bind address '{a}'")),
             },
         };
-        match listener::listen(ip, port as u16, backlog) {
+        let bound = if retry {
+            listen_retrying(ip, port as u16, backlog)
+        } else {
+            listener::listen(ip, port as u16, backlog)
+        };
+        match bound {
             Ok(l) => out.push(l),
             Err(e) => {
                 let unsupported = matches!(
@@ -184,6 +215,7 @@ impl Server {
             cfg.int(P::Port),
             cfg.list(P::Bind),
             cfg.int(P::TcpBacklog) as i32,
+            true,
         )?;
         for (i, l) in listeners.iter_mut().enumerate() {
             l.id = i as u32;
@@ -291,14 +323,15 @@ impl Server {
             // changeListenPort): on failure nothing changed. (A cancelled accept keeps its
             // socket alive until the ring lets go of it, so closing first and reopening the old
             // port on failure can find it still in use.)
-            let new = open_listeners(port, bind, backlog).inspect_err(|e| log::warn!("{e}"))?;
+            let new =
+                open_listeners(port, bind, backlog, false).inspect_err(|e| log::warn!("{e}"))?;
             self.close_listeners();
             self.install_listeners(new);
             self.bound = (port, bind.to_vec());
             return Ok(());
         }
         self.close_listeners();
-        match open_listeners(port, bind, backlog) {
+        match open_listeners(port, bind, backlog, false) {
             Ok(new) => {
                 self.install_listeners(new);
                 self.bound = (port, bind.to_vec());
@@ -306,7 +339,7 @@ impl Server {
             }
             Err(e) => {
                 log::warn!("{e}");
-                if let Ok(old) = open_listeners(old_port, &old_bind, backlog) {
+                if let Ok(old) = open_listeners(old_port, &old_bind, backlog, false) {
                     self.install_listeners(old);
                 }
                 Err(e)

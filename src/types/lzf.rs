@@ -4,14 +4,13 @@
 //! way, so files and nodes written here load in Redis and the other way round.
 
 const HLOG: u32 = 14;
-const HSIZE: usize = 1 << HLOG;
 const MAX_LIT: usize = 32;
 const MAX_OFF: usize = 1 << 13;
 const MAX_REF: usize = (1 << 8) + (1 << 3);
 
-fn hash3(b: &[u8]) -> usize {
+fn hash3(b: &[u8], hlog: u32) -> usize {
     let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-    (v.wrapping_mul(2654435761) >> (32 - HLOG)) as usize & (HSIZE - 1)
+    (v.wrapping_mul(2654435761) >> (32 - hlog)) as usize
 }
 
 /// Compress `input`; None when the result would not be smaller than `max_out` bytes (the
@@ -22,7 +21,9 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
         return None;
     }
     let mut out: Vec<u8> = Vec::with_capacity(max_out.min(n + n / 32 + 2));
-    let mut htab = vec![0u32; HSIZE];
+    // The table is sized to the input: a 100-byte string must not pay for zeroing 64 KiB.
+    let hlog = n.next_power_of_two().trailing_zeros().clamp(6, HLOG);
+    let mut htab = vec![0u32; 1 << hlog];
     let mut lit_start = 0usize;
     let mut ip = 0usize;
     // Flush literals input[lit_start..end] as runs of at most MAX_LIT.
@@ -36,7 +37,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
         }
     };
     while ip + 2 < n {
-        let h = hash3(&input[ip..]);
+        let h = hash3(&input[ip..], hlog);
         let r = htab[h] as usize;
         htab[h] = (ip + 1) as u32; // 0 means empty
         if r > 0 {
@@ -64,7 +65,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
                 let end = ip + len;
                 let mut p = ip + 1;
                 while p < end && p + 2 < n {
-                    htab[hash3(&input[p..])] = (p + 1) as u32;
+                    htab[hash3(&input[p..], hlog)] = (p + 1) as u32;
                     p += 1;
                 }
                 ip = end;

@@ -53,13 +53,11 @@ fn int_encoding(v: i64, out: &mut [u8; 5]) -> Option<usize> {
     }
 }
 
-/// A string that is the canonical decimal form of an integer (what Redis may store as one).
+/// A string that is the canonical decimal form of an integer (what Redis may store as one);
+/// parse_i64 is Redis's strict string2ll (no sign but '-', no leading zeros), so what it
+/// accepts prints back the same.
 fn canonical_int(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    let v = crate::resp::parse_i64(s)?;
-    (crate::resp::writer::itoa_buf(v).as_bytes() == s).then_some(v)
+    crate::resp::parse_i64(s)
 }
 
 impl<W: Write> RdbWriter<W> {
