@@ -228,6 +228,14 @@ impl<V> Dict<V> {
         false
     }
 
+    /// Size an empty table for `n` entries at once (RDB loading knows the count up front:
+    /// growing step by step while millions of keys arrive would chain and rehash).
+    pub fn expand_for(&mut self, n: usize) {
+        if self.ht[0].buckets.is_empty() && !self.is_rehashing() && n > INITIAL_SIZE {
+            self.ht[0] = Table::with_size(n.next_power_of_two());
+        }
+    }
+
     fn start_resize(&mut self, size: usize) {
         debug_assert!(self.rehash_idx.is_none());
         let size = size.max(INITIAL_SIZE).next_power_of_two();
@@ -385,11 +393,55 @@ impl<V> Dict<V> {
         None
     }
 
+    /// The hash a key is stored under (with `prefetch` and `try_insert_hashed`).
+    pub fn hash_of(&self, key: &[u8]) -> u64 {
+        self.hasher.hash(key)
+    }
+
+    /// Ask the CPU to start loading the bucket `h` falls in, so that an insert issued after
+    /// other work (parsing the key's value) does not wait for memory. Only a hint.
+    pub fn prefetch(&self, h: u64) {
+        let t = &self.ht[if self.is_rehashing() { 1 } else { 0 }];
+        if t.buckets.is_empty() {
+            return;
+        }
+        let p = &t.buckets[(h as usize) & t.mask()] as *const _ as *const i8;
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch never faults and has no architectural effect; SSE is part of the
+        // x86_64 baseline.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = p;
+    }
+
+    /// Insert unless the key exists (one walk of its chain): Err gives the entry back when it
+    /// does. `h` must be `hash_of(&key)`. RDB loading, where duplicates mean a corrupt file.
+    pub fn try_insert_hashed(
+        &mut self,
+        key: Box<[u8]>,
+        val: V,
+        h: u64,
+    ) -> Result<(), (Box<[u8]>, V)> {
+        self.step_if_rehashing();
+        self.expand_if_needed();
+        if self.find(&key, h).is_some() {
+            return Err((key, val));
+        }
+        self.insert_hashed(key, val, h);
+        Ok(())
+    }
+
     /// Insert a key known to be absent.
     pub fn insert_new(&mut self, key: Box<[u8]>, val: V) {
         self.step_if_rehashing();
         self.expand_if_needed();
         let h = self.hasher.hash(&key);
+        self.insert_hashed(key, val, h);
+    }
+
+    fn insert_hashed(&mut self, key: Box<[u8]>, val: V, h: u64) {
         let t = if self.is_rehashing() { 1 } else { 0 };
         let table = &mut self.ht[t];
         let b = (h as usize) & table.mask();

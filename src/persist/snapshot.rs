@@ -199,7 +199,13 @@ impl<R: Read> Loader<R> {
         let stop_at = self.reader.offset().saturating_add(budget_bytes);
         while !self.done && self.reader.offset() < stop_at {
             let at = self.reader.offset();
-            match self.reader.next_item()? {
+            let mut hash = 0u64;
+            let dict = &dbs[self.db].dict;
+            let item = self.reader.next_item_with(&mut |k| {
+                hash = dict.hash_of(k);
+                dict.prefetch(hash);
+            })?;
+            match item {
                 Item::SelectDb(n) => {
                     if n as usize >= dbs.len() {
                         return Err(RdbError {
@@ -212,7 +218,12 @@ impl<R: Read> Loader<R> {
                     }
                     self.db = n as usize;
                 }
-                Item::ResizeDb(..) => {}
+                Item::ResizeDb(keys, expires) => {
+                    // Capped: the counts come from the file and must not reserve absurd sizes.
+                    let cap = 1usize << 32;
+                    dbs[self.db].dict.expand_for((keys as usize).min(cap));
+                    dbs[self.db].expires.expand_for((expires as usize).min(cap));
+                }
                 Item::Aux(k, v) => {
                     if k.eq_ignore_ascii_case(b"used-mem") {
                         self.used_mem_hint = crate::resp::parse_i64(&v).unwrap_or(0).max(0) as u64;
@@ -229,7 +240,7 @@ impl<R: Read> Loader<R> {
                     }
                 }
                 Item::Entry(e) => {
-                    self.add(dbs, e, now_ms, stamp, at)?;
+                    self.add(dbs, e, hash, now_ms, stamp, at)?;
                     if key_load_delay != 0 {
                         key_delay(key_load_delay, self.stats.loaded);
                     }
@@ -244,6 +255,7 @@ impl<R: Read> Loader<R> {
         &mut self,
         dbs: &mut [Db],
         e: Entry,
+        hash: u64,
         now_ms: i64,
         stamp: StampFn<'_>,
         at: u64,
@@ -253,25 +265,29 @@ impl<R: Read> Loader<R> {
             return Ok(());
         }
         let db = &mut dbs[self.db];
-        if db.dict.contains(&e.key) {
+        let lru = stamp(e.idle_secs, e.freq);
+        let key = e.key.into_boxed_slice();
+        let exp_key = e.expire_ms.map(|t| (key.clone(), t));
+        if let Err((key, val)) = db
+            .dict
+            .try_insert_hashed(key, Obj { val: e.value, lru }, hash)
+        {
             if !self.allow_dup {
                 return Err(RdbError {
                     offset: at,
                     reason: format!(
                         "duplicated key '{}' in DB {}",
-                        String::from_utf8_lossy(&e.key),
+                        String::from_utf8_lossy(&key),
                         self.db
                     ),
                 });
             }
-            db.remove(&e.key);
+            db.remove(&key);
+            db.dict.insert_new(key, val);
         }
-        let lru = stamp(e.idle_secs, e.freq);
-        if let Some(t) = e.expire_ms {
-            db.expires.insert_new(e.key.clone().into_boxed_slice(), t);
+        if let Some((k, t)) = exp_key {
+            db.expires.insert(&k, t);
         }
-        db.dict
-            .insert_new(e.key.into_boxed_slice(), Obj { val: e.value, lru });
         self.stats.loaded += 1;
         Ok(())
     }

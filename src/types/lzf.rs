@@ -106,9 +106,18 @@ pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
                 return None;
             }
             let start = out.len() - off;
-            for k in 0..len {
-                let b = out[start + k];
-                out.push(b);
+            if off >= len {
+                out.extend_from_within(start..start + len);
+            } else {
+                // Overlapping: the run repeats the last `off` bytes. Everything from `start`
+                // on is periodic with period `off` and its length stays a multiple of it, so
+                // the copied block can double each round.
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(out.len() - start);
+                    out.extend_from_within(start..start + n);
+                    left -= n;
+                }
             }
         }
     }

@@ -34,6 +34,20 @@ impl StrValue {
         }
     }
 
+    /// `from_bytes` for an owned buffer: the bytes are kept, not copied (RDB loading).
+    pub fn from_vec(b: Vec<u8>) -> StrValue {
+        if b.len() <= 20
+            && let Some(v) = parse_i64(&b)
+        {
+            return StrValue::Int(v);
+        }
+        if b.len() <= EMBSTR_LIMIT {
+            StrValue::Emb(b.into_boxed_slice())
+        } else {
+            StrValue::Raw(b)
+        }
+    }
+
     /// A string created without trying the integer encoding (createStringObject).
     pub fn plain(b: Vec<u8>) -> StrValue {
         if b.len() <= EMBSTR_LIMIT {

@@ -313,10 +313,21 @@ fn wait_ready(port: u16, child: &mut Child, log: &Path) -> bool {
                 writer: s.try_clone().unwrap(),
                 reader: BufReader::new(s),
             };
-            c.send(&["PING"]);
+            // The port was free when chosen; make sure the server answering is ours (another
+            // test may have started one on the same port meanwhile).
+            c.send(&["INFO", "server"]);
             let mut line = String::new();
             if c.reader.read_line(&mut line).is_ok() && !line.is_empty() {
-                return true;
+                if line.starts_with('-') {
+                    // -LOADING: up, but INFO is refused until the data is in.
+                    return true;
+                }
+                let n: usize = line.trim()[1..].parse().unwrap_or(0);
+                let mut body = vec![0u8; n + 2];
+                if c.reader.read_exact(&mut body).is_ok() {
+                    let ours = format!("process_id:{}\r\n", child.id());
+                    return String::from_utf8_lossy(&body).contains(&ours);
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -190,7 +190,9 @@ impl<R: Read> RdbReader<R> {
     /// allocate more than the input holds.
     fn bytes(&mut self, n: u64) -> Result<Vec<u8>> {
         let start = self.offset();
-        let mut out = Vec::new();
+        // Exact capacity when it is small enough to trust: the key or value is then boxed
+        // without a reallocation; a huge claimed length grows only with the data read.
+        let mut out = Vec::with_capacity(n.min(READ_CHUNK as u64) as usize);
         let mut left = n;
         while left > 0 {
             let step = left.min(READ_CHUNK as u64) as usize;
@@ -287,11 +289,10 @@ impl<R: Read> RdbReader<R> {
         }
     }
 
-    /// A string that must be an integer in canonical form? No: any string, kept as Redis's
-    /// tryObjectEncoding would (string values).
+    /// A string value, encoded as Redis's tryObjectEncoding would.
     fn str_value(&mut self) -> Result<StrValue> {
         let s = self.string()?;
-        Ok(StrValue::from_bytes(&s))
+        Ok(StrValue::from_vec(s))
     }
 
     fn binary_double(&mut self) -> Result<f64> {
@@ -345,6 +346,12 @@ impl<R: Read> RdbReader<R> {
 
     /// The next item of the file.
     pub fn next_item(&mut self) -> Result<Item> {
+        self.next_item_with(&mut |_| {})
+    }
+
+    /// `next_item`, calling `on_key` with a key's name as soon as it is read, before its
+    /// value is parsed (the loader starts fetching the key's table slot meanwhile).
+    pub fn next_item_with(&mut self, on_key: &mut dyn FnMut(&[u8])) -> Result<Item> {
         let mut expire_ms = None;
         let mut idle_secs = None;
         let mut freq = None;
@@ -390,6 +397,7 @@ impl<R: Read> RdbReader<R> {
                 }
                 _ => {
                     let key = self.string()?;
+                    on_key(&key);
                     return Ok(match self.object(t, at)? {
                         Some(value) => Item::Entry(Entry {
                             rdb_type: t,
