@@ -218,16 +218,17 @@ enum Dataset {
 fn fill(c: &mut Conn, d: Dataset) {
     match d {
         Dataset::Small { gib } => {
-            // ~100-byte values; populate until used_memory reaches the target.
+            // Batches of a million keys named b<batch>:<i> until used_memory reaches the
+            // target (one prefix per batch: re-populating one prefix rescans every key).
             let target = gib * (1u64 << 30) as f64;
-            let mut n = 0u64;
+            let mut batch = 0u64;
             while c.info("used_memory") < target {
-                let step = 1_000_000u64;
-                n += step;
+                let prefix = format!("b{batch}");
                 assert_eq!(
-                    c.cmd(&["DEBUG", "POPULATE", &n.to_string(), "key", "100"]),
+                    c.cmd(&["DEBUG", "POPULATE", "1000000", &prefix, "100"]),
                     "+OK"
                 );
+                batch += 1;
             }
         }
         Dataset::Big => {
@@ -289,7 +290,8 @@ fn write_load(port: u16, d: Dataset, keys: u64, stop: Arc<AtomicBool>, count: Ar
             x ^= x << 17;
             match d {
                 Dataset::Small { .. } => {
-                    let k = format!("key:{}", x % keys.max(1));
+                    let batches = keys.div_ceil(1_000_000).max(1);
+                    let k = format!("b{}:{}", x % batches, (x >> 20) % 1_000_000);
                     c.send(&[b"SET", k.as_bytes(), &val]);
                 }
                 Dataset::Big => match x % 3 {

@@ -32,6 +32,16 @@ fn wait_bgsave_done(c: &mut Conn) {
     });
 }
 
+/// OBJECT ENCODING of one key of each kind `populate_all_types` makes.
+fn encodings(c: &mut Conn) -> Vec<String> {
+    [
+        "int", "emb", "raw", "list", "intset", "strset", "smallhash", "bighash", "smallz", "bigz",
+    ]
+    .iter()
+    .map(|k| c.cmd(&["OBJECT", "ENCODING", k]).bulk_str())
+    .collect()
+}
+
 fn digest(c: &mut Conn) -> String {
     c.cmd(&["DEBUG", "DIGEST"]).bulk_str()
 }
@@ -48,42 +58,14 @@ fn save_then_sigkill_then_restart_restores_every_type() {
     let mut c = s.conn();
     populate_all_types(&mut c);
     let before = digest(&mut c);
-    let enc_before: Vec<String> = [
-        "int",
-        "emb",
-        "raw",
-        "list",
-        "intset",
-        "strset",
-        "smallhash",
-        "bighash",
-        "smallz",
-        "bigz",
-    ]
-    .iter()
-    .map(|k| c.cmd(&["OBJECT", "ENCODING", k]).bulk_str())
-    .collect();
+    let enc_before = encodings(&mut c);
     assert_eq!(c.cmd(&["SAVE"]), status("OK"));
     assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
     let dir = s.kill9_keep_dir();
     let s = start(dir, &[]);
     let mut c = s.conn();
     assert_eq!(digest(&mut c), before);
-    let enc_after: Vec<String> = [
-        "int",
-        "emb",
-        "raw",
-        "list",
-        "intset",
-        "strset",
-        "smallhash",
-        "bighash",
-        "smallz",
-        "bigz",
-    ]
-    .iter()
-    .map(|k| c.cmd(&["OBJECT", "ENCODING", k]).bulk_str())
-    .collect();
+    let enc_after = encodings(&mut c);
     assert_eq!(enc_after, enc_before);
     assert!(c.cmd(&["PTTL", "ttl"]).int() > 0);
     assert_eq!(c.cmd(&["SELECT", "9"]), status("OK"));

@@ -324,52 +324,39 @@ impl SnapshotChild {
         out
     }
 
-    /// Reap the child if it has exited (after the ring reported its pidfd readable).
-    pub fn try_reap(&self) -> Option<ChildExit> {
+    /// waitid on the pidfd: Ok(None) when `nohang` and the child still runs.
+    fn waitid(&self, nohang: bool) -> std::io::Result<Option<ChildExit>> {
+        let flags = libc::WEXITED | if nohang { libc::WNOHANG } else { 0 };
         // SAFETY: waitid on our own pidfd with a zeroed siginfo it fills in.
         unsafe {
             let mut si: libc::siginfo_t = std::mem::zeroed();
-            let r = libc::waitid(
-                P_PIDFD,
-                self.pidfd.as_raw_fd() as libc::id_t,
-                &mut si,
-                libc::WEXITED | libc::WNOHANG,
-            );
-            if r != 0 || si.si_pid() == 0 {
-                return None;
+            if libc::waitid(P_PIDFD, self.pidfd.as_raw_fd() as libc::id_t, &mut si, flags) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if si.si_pid() == 0 {
+                return Ok(None);
             }
             let status = si.si_status();
-            Some(if si.si_code == libc::CLD_EXITED {
+            Ok(Some(if si.si_code == libc::CLD_EXITED {
                 ChildExit::Code(status)
             } else {
                 ChildExit::Signal(status)
-            })
+            }))
         }
+    }
+
+    /// Reap the child if it has exited (after the ring reported its pidfd readable).
+    pub fn try_reap(&self) -> Option<ChildExit> {
+        self.waitid(true).ok().flatten()
     }
 
     /// Block until the child exits (tests, shutdown).
     pub fn wait(&self) -> ChildExit {
         loop {
-            // SAFETY: as in try_reap, without WNOHANG.
-            unsafe {
-                let mut si: libc::siginfo_t = std::mem::zeroed();
-                let r = libc::waitid(
-                    P_PIDFD,
-                    self.pidfd.as_raw_fd() as libc::id_t,
-                    &mut si,
-                    libc::WEXITED,
-                );
-                if r == 0 {
-                    let status = si.si_status();
-                    return if si.si_code == libc::CLD_EXITED {
-                        ChildExit::Code(status)
-                    } else {
-                        ChildExit::Signal(status)
-                    };
-                }
-                if *libc::__errno_location() != libc::EINTR {
-                    return ChildExit::Code(-1);
-                }
+            match self.waitid(false) {
+                Ok(Some(e)) => return e,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                _ => return ChildExit::Code(-1),
             }
         }
     }
