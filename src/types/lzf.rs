@@ -61,12 +61,14 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
                 if out.len() >= max_out {
                     return None;
                 }
-                // Index the positions inside the match so later data can refer to them.
+                // Index only the last two positions inside the match, as liblzf's VERY_FAST
+                // mode does: indexing every one made long runs (a 512 MiB string of zeros)
+                // cost a hash per byte.
                 let end = ip + len;
-                let mut p = ip + 1;
-                while p < end && p + 2 < n {
-                    htab[hash3(&input[p..], hlog)] = (p + 1) as u32;
-                    p += 1;
+                for p in end.saturating_sub(2).max(ip + 1)..end {
+                    if p + 2 < n {
+                        htab[hash3(&input[p..], hlog)] = (p + 1) as u32;
+                    }
                 }
                 ip = end;
                 lit_start = ip;
