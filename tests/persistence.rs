@@ -35,7 +35,16 @@ fn wait_bgsave_done(c: &mut Conn) {
 /// OBJECT ENCODING of one key of each kind `populate_all_types` makes.
 fn encodings(c: &mut Conn) -> Vec<String> {
     [
-        "int", "emb", "raw", "list", "intset", "strset", "smallhash", "bighash", "smallz", "bigz",
+        "int",
+        "emb",
+        "raw",
+        "list",
+        "intset",
+        "strset",
+        "smallhash",
+        "bighash",
+        "smallz",
+        "bigz",
     ]
     .iter()
     .map(|k| c.cmd(&["OBJECT", "ENCODING", k]).bulk_str())

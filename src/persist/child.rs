@@ -330,7 +330,13 @@ impl SnapshotChild {
         // SAFETY: waitid on our own pidfd with a zeroed siginfo it fills in.
         unsafe {
             let mut si: libc::siginfo_t = std::mem::zeroed();
-            if libc::waitid(P_PIDFD, self.pidfd.as_raw_fd() as libc::id_t, &mut si, flags) != 0 {
+            if libc::waitid(
+                P_PIDFD,
+                self.pidfd.as_raw_fd() as libc::id_t,
+                &mut si,
+                flags,
+            ) != 0
+            {
                 return Err(io::Error::last_os_error());
             }
             if si.si_pid() == 0 {
