@@ -80,6 +80,7 @@ fn save_then_sigkill_then_restart_restores_every_type() {
     assert_eq!(c.cmd(&["SELECT", "9"]), status("OK"));
     assert_eq!(c.cmd(&["LLEN", "biglist"]).int(), 600);
     assert_eq!(info_field(&mut c, "rdb_last_load_keys_loaded"), "42");
+    assert_redis_accepts_rdb_files(s.dir.path());
 }
 
 #[test]
@@ -152,6 +153,7 @@ fn bgsave_runs_in_a_child_and_reports_like_redis() {
     // The file holds the keyspace as of the fork (with the 3000 keys, without "during").
     assert_eq!(c.cmd(&["DBSIZE"]).int(), 14 + 3000);
     assert_eq!(c.cmd(&["EXISTS", "during"]).int(), 0);
+    assert_redis_accepts_rdb_files(s.dir.path());
 }
 
 /// The child's pid, from /proc (forkv has one child at most).
@@ -213,6 +215,7 @@ fn a_child_killed_by_a_signal_is_a_failed_save_and_writes_get_misconf() {
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
     assert_eq!(c.cmd(&["SET", "x", "1"]), status("OK"));
     assert_eq!(c.cmd(&["PING"]), status("PONG"));
+    assert_redis_accepts_rdb_files(s.dir.path());
 }
 
 #[test]
@@ -250,6 +253,7 @@ fn kill9_during_bgsave_leaves_a_whole_file() {
     let mut c = s.conn();
     let d = digest(&mut c);
     assert!(d == old || d == new, "neither the old nor the new keyspace");
+    assert_redis_accepts_rdb_files(s.dir.path());
 }
 
 #[test]
@@ -289,6 +293,7 @@ fn kill9_at_random_points_of_save_never_damages_the_previous_file() {
         assert_eq!(c.cmd(&["SAVE"]), status("OK"));
         dir = s.kill9_keep_dir();
     }
+    assert_redis_accepts_rdb_files(dir.path());
 }
 
 #[test]
@@ -306,6 +311,7 @@ fn save_rules_start_background_saves() {
         c.cmd(&["CONFIG", "GET", "save"]).to_string_vec(),
         vec!["save", "1 1"]
     );
+    assert_redis_accepts_rdb_files(s.dir.path());
 }
 
 #[test]
@@ -337,6 +343,7 @@ fn shutdown_save_nosave_and_sigterm() {
     let s = start(s.take_dir(), &[]);
     let mut c = s.conn();
     assert_eq!(c.cmd(&["GET", "c"]), bulk("3"));
+    assert_redis_accepts_rdb_files(s.dir.path());
 }
 
 #[test]
@@ -399,6 +406,7 @@ fn loading_answers_loading_and_reports_progress() {
     wait_until("loading to end", || info_field(&mut c, "loading") == "0");
     assert_eq!(c.cmd(&["DBSIZE"]).int(), 20000);
     assert_eq!(c.cmd(&["GET", "key:19999"]), bulk("19999"));
+    assert_redis_accepts_rdb_files(s.dir.path());
 }
 
 #[test]
@@ -416,6 +424,7 @@ fn expired_keys_are_dropped_at_load() {
     assert_eq!(c.cmd(&["DBSIZE"]).int(), 1);
     assert_eq!(info_field(&mut c, "rdb_last_load_keys_expired"), "1");
     assert_eq!(info_field(&mut c, "rdb_last_load_keys_loaded"), "1");
+    assert_redis_accepts_rdb_files(s.dir.path());
 }
 
 #[test]
@@ -443,6 +452,7 @@ fn debug_reload_keeps_the_dataset() {
         c.cmd(&["DEBUG", "RELOAD", "BOGUS"]),
         err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
     );
+    assert_redis_accepts_rdb_files(s.dir.path());
 }
 
 #[test]
@@ -518,4 +528,5 @@ fn forkv_check_rdb_reports_contents_and_the_first_error() {
         text.contains("RDB ERROR DETECTED") && text.contains("[offset "),
         "{text}"
     );
+    assert_redis_accepts_rdb_files(s.dir.path());
 }

@@ -464,3 +464,35 @@ pub fn populate_all_types(c: &mut Conn) {
     }
     ok(c.cmd(&["SELECT", "0"]));
 }
+
+/// Every RDB file a test leaves in `dir` (but those named bad*.rdb, corrupt on purpose) must
+/// be accepted by `redis-check-rdb` and loaded by a real redis-server 7.0. Skips with a
+/// printed reason when the Redis tools are absent.
+pub fn assert_redis_accepts_rdb_files(dir: &Path) {
+    if !have("redis-check-rdb") || !have("redis-server") {
+        return;
+    }
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.ends_with(".rdb") && !n.starts_with("bad") && !n.starts_with("temp-")
+        })
+        .collect();
+    for f in files {
+        let out = Command::new("redis-check-rdb").arg(&f).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success() && text.contains("RDB looks OK"),
+            "redis-check-rdb refused {}:\n{text}",
+            f.display()
+        );
+        let copy = TempDir::new("redis-load");
+        std::fs::copy(&f, copy.path().join("dump.rdb")).unwrap();
+        let r = start_redis_in(copy, &["--databases", "16"]);
+        let mut c = r.conn();
+        let info = c.cmd(&["INFO", "persistence"]).bulk_str();
+        assert!(info.contains("loading:0"), "{info}");
+    }
+}
