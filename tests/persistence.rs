@@ -15,6 +15,19 @@ fn info_field(c: &mut Conn, field: &str) -> String {
         .to_string()
 }
 
+/// Send `n` commands built by `cmd(i)` pipelined, then read every reply: none may fail.
+fn pipelined(c: &mut Conn, n: usize, cmd: impl Fn(usize) -> Vec<String>) {
+    for i in 0..n {
+        let args = cmd(i);
+        let refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+        c.send(&refs);
+    }
+    for _ in 0..n {
+        let r = c.read();
+        assert!(!r.is_error(), "{r:?}");
+    }
+}
+
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
@@ -103,12 +116,9 @@ fn bgsave_runs_in_a_child_and_reports_like_redis() {
     );
     assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
     // A slow save: while it runs another one is refused, as Redis words it.
-    for i in 0..3000 {
-        c.send(&["SET", &format!("k{i}"), "v"]);
-    }
-    for _ in 0..3000 {
-        c.read();
-    }
+    pipelined(&mut c, 3000, |i| {
+        vec!["SET".to_string(), format!("k{i}"), "v".to_string()]
+    });
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]),
         status("OK")
@@ -140,12 +150,7 @@ fn bgsave_runs_in_a_child_and_reports_like_redis() {
     // The write made during the save is still owed to the next one.
     assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "1");
     assert_eq!(c.cmd(&["DEL", "during"]).int(), 1);
-    for i in 0..3000 {
-        c.send(&["DEL", &format!("k{i}")]);
-    }
-    for _ in 0..3000 {
-        c.read();
-    }
+    pipelined(&mut c, 3000, |i| vec!["DEL".to_string(), format!("k{i}")]);
     assert_eq!(digest(&mut c), before);
     let dir = s.kill9_keep_dir();
     let s = start(dir, &[]);
@@ -166,12 +171,9 @@ fn child_of(pid: u32) -> Option<i32> {
 fn a_child_killed_by_a_signal_is_a_failed_save_and_writes_get_misconf() {
     let s = start_forkv(&["--enable-debug-command", "yes", "--save", "3600 1000000"]);
     let mut c = s.conn();
-    for i in 0..2000 {
-        c.send(&["SET", &format!("k{i}"), "v"]);
-    }
-    for _ in 0..2000 {
-        c.read();
-    }
+    pipelined(&mut c, 2000, |i| {
+        vec!["SET".to_string(), format!("k{i}"), "v".to_string()]
+    });
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "10000"]),
         status("OK")
@@ -225,12 +227,9 @@ fn kill9_during_bgsave_leaves_a_whole_file() {
     populate_all_types(&mut c);
     assert_eq!(c.cmd(&["SAVE"]), status("OK"));
     let old = digest(&mut c);
-    for i in 0..5000 {
-        c.send(&["SET", &format!("new{i}"), "value"]);
-    }
-    for _ in 0..5000 {
-        c.read();
-    }
+    pipelined(&mut c, 5000, |i| {
+        vec!["SET".to_string(), format!("new{i}"), "value".to_string()]
+    });
     let new = digest(&mut c);
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "200"]),
@@ -264,12 +263,13 @@ fn kill9_at_random_points_of_save_never_damages_the_previous_file() {
         let s = start(dir, &[]);
         let mut c = s.conn();
         let old = digest(&mut c);
-        for i in 0..3000 {
-            c.send(&["SET", &format!("r{round}-{i}"), &"v".repeat(i % 100)]);
-        }
-        for _ in 0..3000 {
-            c.read();
-        }
+        pipelined(&mut c, 3000, |i| {
+            vec![
+                "SET".to_string(),
+                format!("r{round}-{i}"),
+                "v".repeat(i % 100),
+            ]
+        });
         let new = digest(&mut c);
         assert_eq!(
             c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "100"]),
@@ -377,12 +377,9 @@ fn a_failed_final_save_refuses_shutdown_unless_forced() {
 fn loading_answers_loading_and_reports_progress() {
     let s = start(TempDir::new("p-load"), &[]);
     let mut c = s.conn();
-    for i in 0..20000 {
-        c.send(&["SET", &format!("key:{i}"), &format!("{i}")]);
-    }
-    for _ in 0..20000 {
-        c.read();
-    }
+    pipelined(&mut c, 20000, |i| {
+        vec!["SET".to_string(), format!("key:{i}"), format!("{i}")]
+    });
     assert_eq!(c.cmd(&["SAVE"]), status("OK"));
     let dir = s.kill9_keep_dir();
     let s = start(

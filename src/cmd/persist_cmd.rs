@@ -139,14 +139,8 @@ pub fn restore(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         if lfu && let Some(f) = freq {
             o.lru = (o.lru & !0xFF) | f as u32;
         } else if !lfu && let Some(i) = idle {
-            let clock = crate::db::lru_clock(crate::server::now_ms()) as i64;
-            let max = crate::db::LRU_CLOCK_MAX as i64;
-            let i = i.min(max);
-            o.lru = (if clock >= i {
-                clock - i
-            } else {
-                max - (i - clock) + 1
-            }) as u32;
+            let clock = crate::db::lru_clock(crate::server::now_ms());
+            o.lru = crate::db::lru_stamp_for_idle(clock, i as u64);
         }
     }
     srv.notify(notify::GENERIC, "restore", key, c.db);

@@ -75,21 +75,17 @@ pub fn rewrite_file(cfg: &Config) -> Result<(), String> {
     };
     let old = std::fs::read_to_string(path).unwrap_or_default();
     let text = rewrite_text(cfg, &old);
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    res.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("Rewriting config file: {e}")
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or("The config file has no file name")?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let temp = format!("{name}.tmp-{}", std::process::id());
+    use crate::persist::fs::{RealFs, replace_atomically};
+    replace_atomically(&RealFs, dir, &name, &temp, false, |f| {
+        f.write_all(text.as_bytes())
     })
+    .map_err(|e| format!("Rewriting config file: {e}"))
 }
 
 #[cfg(test)]

@@ -27,6 +27,17 @@ pub fn lru_clock(now_ms: i64) -> u32 {
     ((now_ms / 1000) as u32) & LRU_CLOCK_MAX
 }
 
+/// The LRU stamp of an object idle for `idle_secs` at `clock` (objectSetLRUOrLFU's LRU
+/// branch: RDB IDLE opcodes, RESTORE IDLETIME), handling the 24-bit wrap.
+pub fn lru_stamp_for_idle(clock: u32, idle_secs: u64) -> u32 {
+    let i = idle_secs.min(LRU_CLOCK_MAX as u64) as u32;
+    if clock >= i {
+        clock - i
+    } else {
+        LRU_CLOCK_MAX - (i - clock) + 1
+    }
+}
+
 /// Seconds since `lru` given the current clock, handling the 24-bit wrap.
 pub fn lru_idle_secs(clock: u32, lru: u32) -> u64 {
     if clock >= lru {

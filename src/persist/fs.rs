@@ -101,6 +101,33 @@ impl Write for SyncingWriter {
     }
 }
 
+/// Replace `dir/name` atomically (DESIGN §6): `write` fills `dir/temp` (synced every 4 MiB
+/// when `incremental`), then the file is fsynced, renamed over `name` and the directory
+/// fsynced. On any error the temp file is removed and the previous file is untouched.
+pub fn replace_atomically<T>(
+    fs: &dyn Fs,
+    dir: &Path,
+    name: &str,
+    temp: &str,
+    incremental: bool,
+    write: impl FnOnce(&mut SyncingWriter) -> io::Result<T>,
+) -> io::Result<T> {
+    let temp = dir.join(temp);
+    let res = (|| {
+        let mut sink = SyncingWriter::new(fs.create(&temp)?, incremental);
+        let out = write(&mut sink)?;
+        sink.file.sync()?;
+        drop(sink);
+        fs.rename(&temp, &dir.join(name))?;
+        fs.sync_dir(dir)?;
+        Ok(out)
+    })();
+    if res.is_err() {
+        let _ = fs.remove(&temp);
+    }
+    res
+}
+
 /// A simulated disk for crash tests: what survives a crash is exactly what was synced
 /// (file data) and what was made durable in its directory (names).
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! The writer only reads: no expiry, no LRU/LFU update, no rehash step, no free (it also runs
 //! in the snapshot child, on its copy-on-write view of the parent).
 
-use super::fs::{Fs, SyncingWriter};
+use super::fs::{Fs, replace_atomically};
 use super::rdb::{Entry, Item, LoadLimits, RdbError, RdbReader, RdbWriter};
 use crate::db::{Db, Obj, lru_clock, lru_idle_secs};
 use std::io::{self, Read, Write};
@@ -98,27 +98,14 @@ pub fn save_file(
     o: &SaveOptions,
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<u64> {
-    let temp = dir.join(temp_name(std::process::id()));
-    let res = (|| {
-        let file = fs.create(&temp)?;
-        let mut w = RdbWriter::new(
-            SyncingWriter::new(file, o.incremental_fsync),
-            o.checksum,
-            o.compress,
-        );
+    let temp = temp_name(std::process::id());
+    replace_atomically(fs, dir, name, &temp, o.incremental_fsync, |sink| {
+        let mut w = RdbWriter::new(sink, o.checksum, o.compress);
         w.header()?;
         let keys = write_keyspace(&mut w, dbs, o, progress)?;
-        let mut sink = w.finish()?;
-        sink.file.sync()?;
-        drop(sink);
-        fs.rename(&temp, &dir.join(name))?;
-        fs.sync_dir(dir)?;
+        w.finish()?;
         Ok(keys)
-    })();
-    if res.is_err() {
-        let _ = fs.remove(&temp);
-    }
-    res
+    })
 }
 
 /// Counts of a finished or running load.

@@ -22,6 +22,13 @@ const SUBSCRIBED_OK: &[&str] = &[
     "reset",
 ];
 
+/// Whether the client's queued transaction holds a command with any of `flag`.
+fn queued_with(c: &Client, flag: u32) -> bool {
+    c.multi
+        .as_ref()
+        .is_some_and(|m| m.cmds.iter().any(|(d, _)| d.flags & flag != 0))
+}
+
 /// The error write commands get after a failed background save (stop-writes-on-bgsave-error).
 pub const MISCONF: &str = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
@@ -309,10 +316,7 @@ impl Server {
         }
         if self.cfg.int(P::Maxmemory) > 0 && !self.in_exec {
             let out_of_memory = !self.perform_evictions();
-            let queued_denyoom = def.name == "exec"
-                && c.multi
-                    .as_ref()
-                    .is_some_and(|m| m.cmds.iter().any(|(d, _)| d.flags & flags::DENYOOM != 0));
+            let queued_denyoom = def.name == "exec" && queued_with(c, flags::DENYOOM);
             let reject = def.flags & flags::DENYOOM != 0
                 || queued_denyoom
                 || (c.multi.is_some()
@@ -328,10 +332,7 @@ impl Server {
             }
         }
         if self.writes_denied_by_disk_error() {
-            let queued_write = def.name == "exec"
-                && c.multi
-                    .as_ref()
-                    .is_some_and(|m| m.cmds.iter().any(|(d, _)| d.flags & flags::WRITE != 0));
+            let queued_write = def.name == "exec" && queued_with(c, flags::WRITE);
             if def.flags & flags::WRITE != 0 || queued_write || def.name == "ping" {
                 self.flag_transaction(c);
                 self.reject(c, Some(def), MISCONF);

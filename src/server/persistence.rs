@@ -5,7 +5,7 @@
 use super::{Server, now_ms};
 use crate::config::P;
 use crate::db::evict::LFU_INIT_VAL;
-use crate::db::{LRU_CLOCK_MAX, lru_clock};
+use crate::db::{lru_clock, lru_stamp_for_idle};
 use crate::io::ring::{Kind, Tag};
 use crate::persist::child::{self, ChildExit, ChildMsg, SnapshotChild};
 use crate::persist::fs::RealFs;
@@ -139,9 +139,10 @@ impl Server {
 
     /// Whether a BGSAVE failure blocks writes (stop-writes-on-bgsave-error with save points).
     pub fn writes_denied_by_disk_error(&self) -> bool {
-        self.cfg.bool(P::StopWritesOnBgsaveError)
+        // The flag first: this runs for every command.
+        !self.rdb.last_bgsave_ok
+            && self.cfg.bool(P::StopWritesOnBgsaveError)
             && !self.cfg.list(P::Save).is_empty()
-            && !self.rdb.last_bgsave_ok
     }
 
     /// SAVE: write the snapshot in the foreground.
@@ -249,10 +250,9 @@ impl Server {
                     a.keys_done = keys;
                     a.done_cow = Some(cow);
                     log::info!(
-                        "Fork CoW for RDB: current {} MB, peak {} MB, average {} MB",
+                        "Fork CoW for RDB: current {} MB, peak {} MB",
                         cow / (1024 * 1024),
-                        a.cow_peak.max(cow) / (1024 * 1024),
-                        cow / (1024 * 1024)
+                        a.cow_peak.max(cow) / (1024 * 1024)
                     );
                 }
                 ChildMsg::Log(s) => log::info!("(child {}) {s}", a.child.pid),
@@ -403,17 +403,7 @@ impl Server {
                     None => (base & !0xFF) | LFU_INIT_VAL,
                 }
             } else {
-                match idle {
-                    Some(i) => {
-                        let i = (i.min(LRU_CLOCK_MAX as u64)) as u32;
-                        if clock >= i {
-                            clock - i
-                        } else {
-                            LRU_CLOCK_MAX - (i - clock) + 1
-                        }
-                    }
-                    None => base,
-                }
+                idle.map_or(base, |i| lru_stamp_for_idle(clock, i))
             }
         }
     }
