@@ -199,6 +199,8 @@ const CORPUS: &[&str] = &[
     "SET x",
     "CONFIG GET maxclients",
     "CONFIG GET timeout",
+    "CONFIG GET *load-delay*",
+    "CONFIG GET key-load-delay",
     "CONFIG SET timeout abc",
     "CONFIG SET nosuch 1",
     "CONFIG SET timeout",

@@ -14,7 +14,7 @@ pub fn get(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             let names = std::iter::once(def.name).chain(def.alias);
             for name in names {
                 let hit = if is_glob {
-                    glob_match(&pat_lower, name.as_bytes(), true)
+                    def.flags & params::HIDDEN == 0 && glob_match(&pat_lower, name.as_bytes(), true)
                 } else {
                     pat_lower == name.as_bytes()
                 };

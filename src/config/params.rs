@@ -28,6 +28,8 @@ pub const IMMUTABLE: u8 = 1;
 pub const SENSITIVE: u8 = 2;
 pub const PROTECTED: u8 = 4;
 pub const MULTI_ARG: u8 = 8;
+/// Not listed by a CONFIG GET pattern, only by its exact name (Redis's HIDDEN_CONFIG).
+pub const HIDDEN: u8 = 16;
 
 pub struct ParamDef {
     pub name: &'static str,
@@ -118,9 +120,9 @@ params! {
     StopWritesOnBgsaveError => ("stop-writes-on-bgsave-error", None, ParamKind::Bool, MODIFIABLE, "yes"),
     RdbSaveIncrementalFsync => ("rdb-save-incremental-fsync", None, ParamKind::Bool, MODIFIABLE, "yes"),
     SanitizeDumpPayload => ("sanitize-dump-payload", None, ParamKind::Enum(SANITIZE), MODIFIABLE, "no"),
-    RdbKeySaveDelay => ("rdb-key-save-delay", None, ParamKind::Int(i32::MIN as i64, INT_MAX), MODIFIABLE, "0"),
-    KeyLoadDelay => ("key-load-delay", None, ParamKind::Int(i32::MIN as i64, INT_MAX), MODIFIABLE, "0"),
-    LoadingProcessEventsIntervalBytes => ("loading-process-events-interval-bytes", None, ParamKind::Mem(1024, INT_MAX), MODIFIABLE, "2097152"),
+    RdbKeySaveDelay => ("rdb-key-save-delay", None, ParamKind::Int(i32::MIN as i64, INT_MAX), MODIFIABLE | HIDDEN, "0"),
+    KeyLoadDelay => ("key-load-delay", None, ParamKind::Int(i32::MIN as i64, INT_MAX), MODIFIABLE | HIDDEN, "0"),
+    LoadingProcessEventsIntervalBytes => ("loading-process-events-interval-bytes", None, ParamKind::Mem(1024, INT_MAX), MODIFIABLE | HIDDEN, "2097152"),
 }
 
 pub fn lookup(name: &str) -> Option<P> {
