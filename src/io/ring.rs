@@ -166,6 +166,29 @@ impl Ring {
         }
     }
 
+    /// Submit what is queued; if no completion is ready, poll the ring's shared flags for up to
+    /// `spin` before sleeping in the kernel for one.
+    pub fn submit_and_wait_spinning(&mut self, spin: std::time::Duration) -> io::Result<usize> {
+        let n = self.submit_and_wait(0)?;
+        if !self.ring.completion().is_empty() {
+            return Ok(n);
+        }
+        let start = std::time::Instant::now();
+        loop {
+            for _ in 0..64 {
+                // DEFER_TASKRUN: new completions wait as task work, flagged in shared memory;
+                // reading the flag costs no system call.
+                if self.ring.submission().taskrun() {
+                    return self.submit_and_wait(0);
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= spin {
+                return self.submit_and_wait(1);
+            }
+        }
+    }
+
     /// Move completions out of the ring into `out`.
     pub fn drain(&mut self, out: &mut Vec<Completion>) {
         let cq = self.ring.completion();
