@@ -47,10 +47,8 @@ fn keyspace() -> Vec<Db> {
                 Value::Hash(hv)
             }
         };
-        db.dict.insert_new(
-            format!("key:{i}").into_bytes().into_boxed_slice(),
-            Obj { val, lru: 0 },
-        );
+        db.dict
+            .insert_new(format!("key:{i}").as_bytes(), Obj { val, lru: 0 });
     }
     vec![db]
 }

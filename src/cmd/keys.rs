@@ -82,7 +82,7 @@ fn rename_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], nx: bool) {
     }
     let obj = srv.dbs[c.db].remove(src).expect("looked up above");
     let ready = matches!(obj.val, Value::List(_) | Value::Zset(_));
-    srv.dbs[c.db].dict.insert_new(dst.into(), obj);
+    srv.dbs[c.db].dict.insert_new(dst, obj);
     if let Some(e) = expire {
         srv.set_expire(c.db, dst, e);
     }
@@ -137,7 +137,7 @@ pub fn move_cmd(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     }
     let obj = srv.dbs[c.db].remove(key).expect("looked up above");
     let ready = matches!(obj.val, Value::List(_) | Value::Zset(_));
-    srv.dbs[dst].dict.insert_new(key.into(), obj);
+    srv.dbs[dst].dict.insert_new(key, obj);
     if let Some(e) = expire {
         srv.set_expire(dst, key, e);
     }

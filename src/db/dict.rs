@@ -10,7 +10,9 @@
 //! table grows only past a load factor of `FORCE_RESIZE_RATIO` (touching every bucket page would
 //! force copy-on-write of the whole table).
 
+use allocator_api2::alloc::{Allocator, Global, Layout, handle_alloc_error};
 use std::hash::{BuildHasher, Hasher};
+use std::ptr::NonNull;
 
 /// Load factor past which a table grows even while resizes are discouraged.
 pub const FORCE_RESIZE_RATIO: usize = 5;
@@ -20,15 +22,55 @@ const MIN_FILL_PERCENT: usize = 10;
 /// Empty buckets one rehash step may visit before giving up (bounds the step's cost).
 const EMPTY_VISITS_PER_STEP: usize = 10;
 
+/// A chain node: one block holding the link, the value and the key's bytes (after `key_len`).
+/// No cached hash and no key pointer: 24 bytes less per entry than a node with a boxed key and a
+/// stored hash (DESIGN §9: table slots small), at the price of rehashing keys when they move.
+#[repr(C)]
 struct Node<V> {
-    /// The key's hash, so chains compare hashes before key bytes and rehashing never rehashes.
-    hash: u64,
-    key: Box<[u8]>,
+    next: Link<V>,
     val: V,
-    next: Option<Box<Node<V>>>,
+    /// The key's length, or `LONG_KEY` when a u64 length precedes the bytes.
+    key_len: u32,
 }
 
-type Buckets<V> = crate::alloc::pages::PageArray<Option<Box<Node<V>>>>;
+type Link<V> = Option<NonNull<Node<V>>>;
+
+const LONG_KEY: u32 = u32::MAX;
+
+impl<V> Node<V> {
+    const KEY_OFFSET: usize = std::mem::offset_of!(Node<V>, key_len) + 4;
+
+    fn layout(key_len: usize) -> Layout {
+        let prefix = if key_len >= LONG_KEY as usize { 8 } else { 0 };
+        let size = Self::KEY_OFFSET + prefix + key_len;
+        match Layout::from_size_align(size, std::mem::align_of::<Self>()) {
+            Ok(l) => l,
+            // A key this long cannot exist in memory; treat it like any failed allocation.
+            Err(_) => handle_alloc_error(Layout::new::<Self>()),
+        }
+    }
+
+    /// The key's bytes.
+    ///
+    /// # Safety
+    /// `p` must point at a live node made by `Dict::alloc_node`; the slice lives as long as it.
+    unsafe fn key<'a>(p: NonNull<Self>) -> &'a [u8] {
+        // SAFETY: per the contract, the node and its trailing key bytes (written by
+        // `alloc_node`, laid out by `layout`) are live.
+        unsafe {
+            let base = (p.as_ptr() as *const u8).add(Self::KEY_OFFSET);
+            match (*p.as_ptr()).key_len {
+                LONG_KEY => {
+                    let n = std::ptr::read_unaligned(base as *const u64) as usize;
+                    std::slice::from_raw_parts(base.add(8), n)
+                }
+                n => std::slice::from_raw_parts(base, n as usize),
+            }
+        }
+    }
+}
+
+type Buckets<V> = crate::alloc::pages::PageArray<Link<V>>;
 
 struct Table<V> {
     buckets: Buckets<V>,
@@ -46,7 +88,7 @@ impl<V> Table<V> {
     /// A table of `n` empty buckets, from memory the kernel zero-fills lazily (see
     /// `alloc::pages`): writing a 100 MB bucket array would stall the loop.
     fn with_size(n: usize) -> Self {
-        // SAFETY: `Option<Box<_>>` is guaranteed to represent `None` as a null pointer, so
+        // SAFETY: `Option<NonNull<_>>` is guaranteed to represent `None` as a null pointer, so
         // all-zero memory is `n` valid empty buckets.
         let buckets = unsafe { Buckets::zeroed(n) };
         Table { buckets, used: 0 }
@@ -75,7 +117,10 @@ impl KeyHasher {
     }
 }
 
-pub struct Dict<V> {
+/// The table, generic over where its nodes live: the keyspace uses the global allocator, the
+/// tables inside hashes, sets and sorted sets the value heap (`alloc::heap::ValueHeap`).
+pub struct Dict<V, A: Allocator = Global> {
+    alloc: A,
     ht: [Table<V>; 2],
     /// Next bucket of `ht[0]` to move, or `None` when not rehashing.
     rehash_idx: Option<usize>,
@@ -98,9 +143,16 @@ struct BigTables {
     retired: Vec<crate::alloc::pages::RetiredPages>,
 }
 
-impl<V> Dict<V> {
+impl<V> Dict<V, Global> {
     pub fn new(hasher: KeyHasher) -> Self {
+        Dict::new_in(hasher, Global)
+    }
+}
+
+impl<V, A: Allocator> Dict<V, A> {
+    pub fn new_in(hasher: KeyHasher, alloc: A) -> Self {
         Dict {
+            alloc,
             ht: [Table::empty(), Table::empty()],
             rehash_idx: None,
             hasher,
@@ -131,12 +183,14 @@ impl<V> Dict<V> {
     }
 
     pub fn clear(&mut self) {
-        // Drop chains iteratively: a recursive Box drop of a long chain could overflow the stack.
-        for t in &mut self.ht {
-            for b in t.buckets.iter_mut() {
-                let mut cur = b.take();
-                while let Some(mut n) = cur {
-                    cur = n.next.take();
+        for t in 0..2 {
+            for b in 0..self.ht[t].buckets.len() {
+                let mut cur = self.ht[t].buckets[b].take();
+                while let Some(n) = cur {
+                    // SAFETY: `n` is a live node of this table, unlinked from its bucket above;
+                    // it is freed exactly once here.
+                    cur = unsafe { (*n.as_ptr()).next };
+                    drop(unsafe { self.free_node(n) });
                 }
             }
         }
@@ -195,10 +249,16 @@ impl<V> Dict<V> {
                 }
             }
             let mut cur = self.ht[0].buckets[idx].take();
-            while let Some(mut node) = cur {
-                cur = node.next.take();
-                let b = (node.hash as usize) & self.ht[1].mask();
-                node.next = self.ht[1].buckets[b].take();
+            while let Some(node) = cur {
+                // SAFETY: `node` is a live node of the old table's chain, which we own; it is
+                // relinked into the new table, never freed here.
+                let h = self.hasher.hash(unsafe { Node::key(node) });
+                let b = (h as usize) & self.ht[1].mask();
+                // SAFETY: as above; `next` is a plain field of the live node.
+                unsafe {
+                    cur = (*node.as_ptr()).next;
+                    (*node.as_ptr()).next = self.ht[1].buckets[b];
+                }
                 self.ht[1].buckets[b] = Some(node);
                 self.ht[0].used -= 1;
                 self.ht[1].used += 1;
@@ -262,7 +322,7 @@ impl<V> Dict<V> {
         let used = self.ht[0].used;
         if used >= size && (self.resize_allowed || used / size > FORCE_RESIZE_RATIO) {
             let want = (used + 1).next_power_of_two();
-            let bytes = want * std::mem::size_of::<Option<Box<Node<V>>>>();
+            let bytes = want * std::mem::size_of::<Link<V>>();
             if bytes < crate::alloc::pages::MMAP_MIN_BYTES || used / size > FORCE_RESIZE_RATIO {
                 // Small, or we waited too long for the helper: allocate here.
                 if let Some(b) = self.big.as_mut() {
@@ -314,18 +374,22 @@ impl<V> Dict<V> {
         }
     }
 
-    fn find(&self, key: &[u8], h: u64) -> Option<&Node<V>> {
+    /// The node holding `key` (`h` is its hash).
+    fn find(&self, key: &[u8], h: u64) -> Option<NonNull<Node<V>>> {
         for t in 0..2 {
             let table = &self.ht[t];
             if table.buckets.is_empty() {
                 continue;
             }
-            let mut cur = table.buckets[(h as usize) & table.mask()].as_deref();
+            let mut cur = table.buckets[(h as usize) & table.mask()];
             while let Some(n) = cur {
-                if n.hash == h && &*n.key == key {
-                    return Some(n);
+                // SAFETY: nodes reachable from a bucket are live while `&self` is borrowed.
+                unsafe {
+                    if Node::key(n) == key {
+                        return Some(n);
+                    }
+                    cur = (*n.as_ptr()).next;
                 }
-                cur = n.next.as_deref();
             }
             if !self.is_rehashing() {
                 break;
@@ -334,12 +398,55 @@ impl<V> Dict<V> {
         None
     }
 
+    /// A new node for `key` and `val`, linked in front of `next`.
+    fn alloc_node(&self, key: &[u8], val: V, next: Link<V>) -> NonNull<Node<V>> {
+        let layout = Node::<V>::layout(key.len());
+        let p = match self.alloc.allocate(layout) {
+            Ok(p) => p.cast::<Node<V>>(),
+            Err(_) => handle_alloc_error(layout),
+        };
+        let key_len = if key.len() >= LONG_KEY as usize {
+            LONG_KEY
+        } else {
+            key.len() as u32
+        };
+        // SAFETY: `p` is a fresh block of `layout`: room for the header at its start (aligned
+        // for `Node<V>`) and for the key bytes (with the u64 length first for long keys) at
+        // KEY_OFFSET, which is what `Node::key` reads back.
+        unsafe {
+            p.as_ptr().write(Node { next, val, key_len });
+            let mut dst = (p.as_ptr() as *mut u8).add(Node::<V>::KEY_OFFSET);
+            if key_len == LONG_KEY {
+                std::ptr::write_unaligned(dst as *mut u64, key.len() as u64);
+                dst = dst.add(8);
+            }
+            std::ptr::copy_nonoverlapping(key.as_ptr(), dst, key.len());
+        }
+        p
+    }
+
+    /// Free an unlinked node and give its value back.
+    ///
+    /// # Safety
+    /// `p` must be a live node made by `alloc_node` on this dict and no longer linked anywhere.
+    unsafe fn free_node(&self, p: NonNull<Node<V>>) -> V {
+        // SAFETY: per the contract the node is live and owned by us alone; its value is moved
+        // out once and the block is freed with the layout it was allocated with.
+        unsafe {
+            let layout = Node::<V>::layout(Node::key(p).len());
+            let val = std::ptr::read(&(*p.as_ptr()).val);
+            self.alloc.deallocate(p.cast(), layout);
+            val
+        }
+    }
+
     pub fn get(&self, key: &[u8]) -> Option<&V> {
         if self.is_empty() {
             return None;
         }
         let h = self.hasher.hash(key);
-        self.find(key, h).map(|n| &n.val)
+        // SAFETY: the node is live while `&self` is borrowed.
+        self.find(key, h).map(|n| unsafe { &(*n.as_ptr()).val })
     }
 
     /// Lookup that also advances a pending rehash by one step (as Redis's dictFind).
@@ -347,8 +454,8 @@ impl<V> Dict<V> {
         self.get_key_value_mut(key).map(|(_, v)| v)
     }
 
-    /// The stored key (its bytes stay at the same address until the entry is removed: nodes
-    /// and keys are boxed, rehashing moves only the boxes' pointers) and the value.
+    /// The stored key (its bytes stay at the same address until the entry is removed: the key
+    /// lives in its node, and rehashing moves only pointers to nodes) and the value.
     pub fn get_key_value_mut(&mut self, key: &[u8]) -> Option<(&[u8], &mut V)> {
         if self.is_empty() {
             return None;
@@ -361,19 +468,16 @@ impl<V> Dict<V> {
             if table.buckets.is_empty() {
                 continue;
             }
-            let mask = table.mask();
-            let mut cur: *mut Option<Box<Node<V>>> = &mut table.buckets[(h as usize) & mask];
-            // SAFETY: `cur` always points at a link (bucket head or `next` field) owned by this
-            // table, which `&mut self` borrows exclusively for the returned lifetime; nothing
-            // else touches the chain while we walk it, so turning the final node into a `&mut`
-            // with the lifetime of `&mut self` is sound. (A raw walk avoids the borrow checker's
-            // conditional-return limitation without a second traversal.)
-            unsafe {
-                while let Some(node) = (*cur).as_deref_mut() {
-                    if node.hash == h && &*node.key == key {
-                        return Some((&node.key, &mut node.val));
+            let mut cur = table.buckets[(h as usize) & table.mask()];
+            while let Some(n) = cur {
+                // SAFETY: the chain's nodes are live and owned by this table, which `&mut self`
+                // borrows exclusively for the returned lifetime, so handing out the key and a
+                // `&mut` to the value for that lifetime is sound.
+                unsafe {
+                    if Node::key(n) == key {
+                        return Some((Node::key(n), &mut (*n.as_ptr()).val));
                     }
-                    cur = &mut node.next;
+                    cur = (*n.as_ptr()).next;
                 }
             }
         }
@@ -389,7 +493,7 @@ impl<V> Dict<V> {
         if let Some(slot) = self.get_mut(key) {
             return Some(std::mem::replace(slot, val));
         }
-        self.insert_new(key.into(), val);
+        self.insert_new(key, val);
         None
     }
 
@@ -416,42 +520,33 @@ impl<V> Dict<V> {
         let _ = p;
     }
 
-    /// Insert unless the key exists (one walk of its chain): Err gives the entry back when it
-    /// does. `h` must be `hash_of(&key)`. RDB loading, where duplicates mean a corrupt file.
-    pub fn try_insert_hashed(
-        &mut self,
-        key: Box<[u8]>,
-        val: V,
-        h: u64,
-    ) -> Result<(), (Box<[u8]>, V)> {
+    /// Insert unless the key exists (one walk of its chain): Err gives the value back when it
+    /// does. `h` must be `hash_of(key)`. RDB loading, where duplicates mean a corrupt file.
+    pub fn try_insert_hashed(&mut self, key: &[u8], val: V, h: u64) -> Result<(), V> {
         self.step_if_rehashing();
         self.expand_if_needed();
-        if self.find(&key, h).is_some() {
-            return Err((key, val));
+        if self.find(key, h).is_some() {
+            return Err(val);
         }
         self.insert_hashed(key, val, h);
         Ok(())
     }
 
     /// Insert a key known to be absent.
-    pub fn insert_new(&mut self, key: Box<[u8]>, val: V) {
+    pub fn insert_new(&mut self, key: &[u8], val: V) {
         self.step_if_rehashing();
         self.expand_if_needed();
-        let h = self.hasher.hash(&key);
+        let h = self.hasher.hash(key);
         self.insert_hashed(key, val, h);
     }
 
-    fn insert_hashed(&mut self, key: Box<[u8]>, val: V, h: u64) {
+    fn insert_hashed(&mut self, key: &[u8], val: V, h: u64) {
         let t = if self.is_rehashing() { 1 } else { 0 };
+        let b = (h as usize) & self.ht[t].mask();
+        let next = self.ht[t].buckets[b];
+        let node = self.alloc_node(key, val, next);
         let table = &mut self.ht[t];
-        let b = (h as usize) & table.mask();
-        let next = table.buckets[b].take();
-        table.buckets[b] = Some(Box::new(Node {
-            hash: h,
-            key,
-            val,
-            next,
-        }));
+        table.buckets[b] = Some(node);
         table.used += 1;
     }
 
@@ -470,17 +565,24 @@ impl<V> Dict<V> {
                 continue;
             }
             let b = (h as usize) & self.ht[t].mask();
-            let mut link = &mut self.ht[t].buckets[b];
-            loop {
-                match link {
-                    None => break,
-                    Some(n) if n.hash == h && &*n.key == key => {
-                        let mut node = link.take().unwrap();
-                        *link = node.next.take();
+            let mut prev: Link<V> = None;
+            let mut cur = self.ht[t].buckets[b];
+            while let Some(n) = cur {
+                // SAFETY: the chain's nodes are live and ours (`&mut self`); the match is
+                // unlinked (from its bucket or its predecessor) before it is freed, once.
+                unsafe {
+                    let next = (*n.as_ptr()).next;
+                    if Node::key(n) == key {
+                        match prev {
+                            None => self.ht[t].buckets[b] = next,
+                            Some(p) => (*p.as_ptr()).next = next,
+                        }
                         self.ht[t].used -= 1;
-                        return Some((node.key, node.val));
+                        let k: Box<[u8]> = Node::key(n).into();
+                        return Some((k, self.free_node(n)));
                     }
-                    Some(n) => link = &mut n.next,
+                    prev = cur;
+                    cur = next;
                 }
             }
             if self.rehash_idx.is_none() {
@@ -492,13 +594,9 @@ impl<V> Dict<V> {
 
     /// Visit every entry (no rehash step, no mutation): KEYS, snapshots, DEBUG DIGEST.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &V)) {
-        for t in &self.ht {
-            for b in t.buckets.iter() {
-                let mut cur = b.as_deref();
-                while let Some(n) = cur {
-                    f(&n.key, &n.val);
-                    cur = n.next.as_deref();
-                }
+        for t in 0..2 {
+            for b in 0..self.ht[t].buckets.len() {
+                self.emit_bucket(t, b, &mut f);
             }
         }
     }
@@ -532,28 +630,24 @@ impl<V> Dict<V> {
             }
         };
         let mut len = 0;
-        let mut cur = self.ht[t].buckets[b].as_deref();
-        while let Some(n) = cur {
-            len += 1;
-            cur = n.next.as_deref();
+        self.emit_bucket(t, b, &mut |_, _| len += 1);
+        let mut cur = self.ht[t].buckets[b];
+        for _ in 0..(rng.next_u64() as usize) % len {
+            // SAFETY: `pick < len` nodes follow the bucket head, all live while `&self` is.
+            cur = cur.and_then(|n| unsafe { (*n.as_ptr()).next });
         }
-        let mut pick = (rng.next_u64() as usize) % len;
-        let mut cur = self.ht[t].buckets[b].as_deref();
-        while let Some(n) = cur {
-            if pick == 0 {
-                return Some((&n.key, &n.val));
-            }
-            pick -= 1;
-            cur = n.next.as_deref();
-        }
-        None
+        // SAFETY: as above.
+        cur.map(|n| unsafe { (Node::key(n), &(*n.as_ptr()).val) })
     }
 
-    fn emit_bucket(&self, t: usize, b: usize, f: &mut impl FnMut(&[u8], &V)) {
-        let mut cur = self.ht[t].buckets[b].as_deref();
+    fn emit_bucket<'a>(&'a self, t: usize, b: usize, f: &mut impl FnMut(&'a [u8], &'a V)) {
+        let mut cur = self.ht[t].buckets[b];
         while let Some(n) = cur {
-            f(&n.key, &n.val);
-            cur = n.next.as_deref();
+            // SAFETY: nodes reachable from a bucket are live while `&self` is borrowed.
+            unsafe {
+                f(Node::key(n), &(*n.as_ptr()).val);
+                cur = (*n.as_ptr()).next;
+            }
         }
     }
 
@@ -591,7 +685,7 @@ impl<V> Dict<V> {
     }
 }
 
-impl<V> Drop for Dict<V> {
+impl<V, A: Allocator> Drop for Dict<V, A> {
     fn drop(&mut self) {
         self.clear();
     }
@@ -617,6 +711,44 @@ mod tests {
         }
         assert_eq!(d.len(), 5_000);
         assert!(d.get(b"k1").is_none());
+    }
+
+    #[test]
+    fn every_value_is_dropped_once_and_keys_keep_their_bytes() {
+        use std::rc::Rc;
+        let token = Rc::new(());
+        let mut d: Dict<(Rc<()>, usize)> = Dict::new(KeyHasher::default());
+        // Keys of every length around the header's size, including the empty key.
+        let key = |i: usize| -> Vec<u8> { (0..i % 70).map(|j| (i * 31 + j) as u8).collect() };
+        for i in 0..3000 {
+            d.insert(&key(i), (token.clone(), i));
+        }
+        let distinct = (0..3000).map(key).collect::<HashSet<_>>().len();
+        assert_eq!(d.len(), distinct);
+        assert_eq!(Rc::strong_count(&token), 1 + distinct);
+        let mut seen = 0;
+        d.for_each(|k, (_, i)| {
+            assert_eq!(k, &key(*i)[..]);
+            seen += 1;
+        });
+        assert_eq!(seen, distinct);
+        for i in (0..3000).step_by(3) {
+            if let Some((k, (_, j))) = d.remove_entry(&key(i)) {
+                assert_eq!(&k[..], &key(j)[..]);
+            }
+        }
+        assert_eq!(Rc::strong_count(&token), 1 + d.len());
+        let (k, v) = d.get_key_value_mut(&key(1)).unwrap();
+        assert_eq!(k, &key(1)[..]);
+        v.1 = 7;
+        assert_eq!(d.get(&key(1)).unwrap().1, 7);
+        d.clear();
+        assert_eq!(Rc::strong_count(&token), 1);
+        for i in 0..100 {
+            d.insert(&key(i), (token.clone(), i));
+        }
+        drop(d);
+        assert_eq!(Rc::strong_count(&token), 1);
     }
 
     #[test]

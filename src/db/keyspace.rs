@@ -114,7 +114,7 @@ impl Server {
             }
             None => {
                 let ready = matches!(val, Value::List(_) | Value::Zset(_));
-                d.dict.insert_new(key.into(), Obj { val, lru });
+                d.dict.insert_new(key, Obj { val, lru });
                 if !keep_ttl && !d.expires.is_empty() {
                     d.expires.remove(key);
                 }
@@ -175,7 +175,7 @@ impl Server {
             }
             None => {
                 d.dict.insert_new(
-                    key.into(),
+                    key,
                     Obj {
                         val: Value::Str(StrValue::from_bytes(bytes)),
                         lru,
@@ -197,7 +197,7 @@ impl Server {
     pub fn add_key(&mut self, db: usize, key: &[u8], val: Value) {
         let lru = self.new_access_stamp();
         let ready = matches!(val, Value::List(_) | Value::Zset(_));
-        self.dbs[db].dict.insert_new(key.into(), Obj { val, lru });
+        self.dbs[db].dict.insert_new(key, Obj { val, lru });
         self.key_added(db, key, ready);
     }
 

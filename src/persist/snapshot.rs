@@ -253,11 +253,10 @@ impl<R: Read> Loader<R> {
         }
         let db = &mut dbs[self.db];
         let lru = stamp(e.idle_secs, e.freq);
-        let key = e.key.into_boxed_slice();
-        let exp_key = e.expire_ms.map(|t| (key.clone(), t));
-        if let Err((key, val)) = db
+        let key = e.key;
+        if let Err(val) = db
             .dict
-            .try_insert_hashed(key, Obj { val: e.value, lru }, hash)
+            .try_insert_hashed(&key, Obj { val: e.value, lru }, hash)
         {
             if !self.allow_dup {
                 return Err(RdbError {
@@ -270,10 +269,10 @@ impl<R: Read> Loader<R> {
                 });
             }
             db.remove(&key);
-            db.dict.insert_new(key, val);
+            db.dict.insert_new(&key, val);
         }
-        if let Some((k, t)) = exp_key {
-            db.expires.insert(&k, t);
+        if let Some(t) = e.expire_ms {
+            db.expires.insert(&key, t);
         }
         self.stats.loaded += 1;
         Ok(())
@@ -313,7 +312,7 @@ mod tests {
         for i in 0..n {
             let v = format!("{tag}-{i}-{}", "x".repeat(i % 50));
             dbs[i % 2].dict.insert_new(
-                format!("key:{i}").into_bytes().into_boxed_slice(),
+                format!("key:{i}").as_bytes(),
                 Obj {
                     val: Value::Str(StrValue::from_bytes(v.as_bytes())),
                     lru: 0,

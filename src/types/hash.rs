@@ -2,11 +2,11 @@
 //! `hash-max-listpack-value`), a hash table past either limit, never back (as Redis 7.0).
 
 use super::listpack::Listpack;
-use crate::db::{Dict, KeyHasher};
+use crate::db::KeyHasher;
 
 pub enum HashValue {
     Listpack(Listpack),
-    Table(Box<Dict<Box<[u8]>>>),
+    Table(Box<super::ValueDict<Box<[u8]>>>),
 }
 
 /// Thresholds read from the config at the time of a write.
@@ -21,8 +21,8 @@ impl Clone for HashValue {
         match self {
             HashValue::Listpack(lp) => HashValue::Listpack(lp.clone()),
             HashValue::Table(d) => {
-                let mut n = Dict::new(d.hasher().clone());
-                d.for_each(|k, v| n.insert_new(k.into(), v.clone()));
+                let mut n = super::value_dict(d.hasher());
+                d.for_each(|k, v| n.insert_new(k, v.clone()));
                 HashValue::Table(Box::new(n))
             }
         }
@@ -113,10 +113,10 @@ impl HashValue {
 
     pub fn convert_to_table(&mut self, hasher: &KeyHasher) {
         if let HashValue::Listpack(lp) = self {
-            let mut d: Dict<Box<[u8]>> = Dict::new(hasher.clone());
+            let mut d: super::ValueDict<Box<[u8]>> = super::value_dict(hasher);
             let mut it = lp.iter();
             while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                d.insert_new(k.to_vec().into(), v.to_vec().into());
+                d.insert_new(&k.to_vec(), v.to_vec().into());
             }
             *self = HashValue::Table(Box::new(d));
         }

@@ -17,6 +17,13 @@ pub use set::SetValue;
 pub use string::StrValue;
 pub use zset::ZsetValue;
 
+/// The hash table inside a hash, set or sorted set: its nodes live on the value heap (DESIGN §9).
+pub type ValueDict<V> = crate::db::Dict<V, crate::alloc::heap::ValueHeap>;
+
+pub fn value_dict<V>(hasher: &crate::db::KeyHasher) -> ValueDict<V> {
+    crate::db::Dict::new_in(hasher.clone(), crate::alloc::heap::ValueHeap)
+}
+
 /// Redis's shared integers 0..OBJ_SHARED_INTEGERS report this refcount in OBJECT REFCOUNT.
 pub const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 

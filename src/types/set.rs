@@ -2,12 +2,12 @@
 //! `set-max-intset-entries` of them, otherwise a hash table (Redis 7.0 has no listpack sets).
 
 use super::intset::IntSet;
-use crate::db::{Dict, KeyHasher, Rng};
+use crate::db::{KeyHasher, Rng};
 use crate::resp::parse_i64;
 
 pub enum SetValue {
     Ints(IntSet),
-    Table(Box<Dict<()>>),
+    Table(Box<super::ValueDict<()>>),
 }
 
 impl Clone for SetValue {
@@ -15,8 +15,8 @@ impl Clone for SetValue {
         match self {
             SetValue::Ints(s) => SetValue::Ints(s.clone()),
             SetValue::Table(d) => {
-                let mut n = Dict::new(d.hasher().clone());
-                d.for_each(|k, _| n.insert_new(k.into(), ()));
+                let mut n = super::value_dict(d.hasher());
+                d.for_each(|k, _| n.insert_new(k, ()));
                 SetValue::Table(Box::new(n))
             }
         }
@@ -49,7 +49,7 @@ impl SetValue {
         if as_int(m).is_some() {
             SetValue::Ints(IntSet::new())
         } else {
-            SetValue::Table(Box::new(Dict::new(hasher.clone())))
+            SetValue::Table(Box::new(super::value_dict(hasher)))
         }
     }
 
@@ -80,9 +80,9 @@ impl SetValue {
 
     pub fn convert_to_table(&mut self, hasher: &KeyHasher) {
         if let SetValue::Ints(s) = self {
-            let mut d = Dict::new(hasher.clone());
+            let mut d = super::value_dict(hasher);
             for v in s.iter() {
-                d.insert_new(crate::types::listpack::itoa(v).into(), ());
+                d.insert_new(&crate::types::listpack::itoa(v), ());
             }
             *self = SetValue::Table(Box::new(d));
         }
@@ -109,7 +109,7 @@ impl SetValue {
                 if d.contains(m) {
                     false
                 } else {
-                    d.insert_new(m.into(), ());
+                    d.insert_new(m, ());
                     true
                 }
             }

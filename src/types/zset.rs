@@ -4,19 +4,19 @@
 
 use super::listpack::{Listpack, LpVal};
 use super::skiplist::{LexRange, ScoreRange, SkipList};
-use crate::db::{Dict, KeyHasher};
+use crate::db::KeyHasher;
 
 /// A large sorted set. The skiplist refers to the member bytes the dict owns, so a member is
 /// always deleted from the skiplist before it leaves the dict.
 pub struct ZSkip {
-    pub dict: Dict<f64>,
+    pub dict: super::ValueDict<f64>,
     pub sl: SkipList,
 }
 
 impl ZSkip {
     /// Add a member known to be absent.
     fn add(&mut self, m: &[u8], score: f64) {
-        self.dict.insert_new(m.into(), score);
+        self.dict.insert_new(m, score);
         let (key, _) = self.dict.get_key_value_mut(m).expect("just inserted");
         // SAFETY: `key` is the dict's own allocation for this member: it stays put until the
         // member is removed, and every removal deletes it from the skiplist first.
@@ -115,7 +115,7 @@ impl Clone for ZsetValue {
             ZsetValue::Listpack(lp) => ZsetValue::Listpack(lp.clone()),
             ZsetValue::Skip(z) => {
                 let mut c = ZSkip {
-                    dict: Dict::new(z.dict.hasher().clone()),
+                    dict: super::value_dict(z.dict.hasher()),
                     sl: SkipList::new(),
                 };
                 for (m, s) in z.sl.iter() {
@@ -152,7 +152,7 @@ impl ZsetValue {
 
     pub fn new_skiplist(hasher: &KeyHasher) -> ZsetValue {
         ZsetValue::Skip(Box::new(ZSkip {
-            dict: Dict::new(hasher.clone()),
+            dict: super::value_dict(hasher),
             sl: SkipList::new(),
         }))
     }
@@ -219,7 +219,7 @@ impl ZsetValue {
     pub fn to_skiplist(&mut self, hasher: &KeyHasher) {
         if let ZsetValue::Listpack(lp) = self {
             let mut z = ZSkip {
-                dict: Dict::new(hasher.clone()),
+                dict: super::value_dict(hasher),
                 sl: SkipList::new(),
             };
             let mut it = lp.iter();

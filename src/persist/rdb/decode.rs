@@ -7,7 +7,7 @@
 //! payload is an error, never a panic.
 
 use super::{MAX_READ_VERSION, crc64, opcode, rtype, ziplist};
-use crate::db::{Dict, KeyHasher};
+use crate::db::KeyHasher;
 use crate::types::hash::HashLimits;
 use crate::types::intset::IntSet;
 use crate::types::listpack::{Listpack, LpVal};
@@ -455,7 +455,7 @@ impl<R: Read> RdbReader<R> {
             rtype::SET => {
                 let n = self.count("set member")?;
                 let mut set = if n as usize > lim.set_max_intset {
-                    SetValue::Table(Box::new(Dict::new(lim.hasher.clone())))
+                    SetValue::Table(Box::new(crate::types::value_dict(&lim.hasher)))
                 } else {
                     SetValue::Ints(IntSet::new())
                 };
@@ -612,7 +612,7 @@ impl<R: Read> RdbReader<R> {
                 let lp = Listpack::from_bytes(&data)
                     .map_or_else(|| err(at, "set listpack integrity check failed"), Ok)?;
                 let mut set = if lp.len() > lim.set_max_intset {
-                    SetValue::Table(Box::new(Dict::new(lim.hasher.clone())))
+                    SetValue::Table(Box::new(crate::types::value_dict(&lim.hasher)))
                 } else {
                     SetValue::Ints(IntSet::new())
                 };
