@@ -29,16 +29,17 @@ const EMPTY_VISITS_PER_STEP: usize = 10;
 struct Node<V> {
     next: Link<V>,
     val: V,
-    /// The key's length, or `LONG_KEY` when a u64 length precedes the bytes.
-    key_len: u32,
+    /// The key's length, or `LONG_KEY` when a u64 length precedes the bytes (one byte: most
+    /// keys are short, and a byte less often means an allocation class less).
+    key_len: u8,
 }
 
 type Link<V> = Option<NonNull<Node<V>>>;
 
-const LONG_KEY: u32 = u32::MAX;
+const LONG_KEY: u8 = u8::MAX;
 
 impl<V> Node<V> {
-    const KEY_OFFSET: usize = std::mem::offset_of!(Node<V>, key_len) + 4;
+    const KEY_OFFSET: usize = std::mem::offset_of!(Node<V>, key_len) + 1;
 
     fn layout(key_len: usize) -> Layout {
         let prefix = if key_len >= LONG_KEY as usize { 8 } else { 0 };
@@ -408,7 +409,7 @@ impl<V, A: Allocator> Dict<V, A> {
         let key_len = if key.len() >= LONG_KEY as usize {
             LONG_KEY
         } else {
-            key.len() as u32
+            key.len() as u8
         };
         // SAFETY: `p` is a fresh block of `layout`: room for the header at its start (aligned
         // for `Node<V>`) and for the key bytes (with the u64 length first for long keys) at
@@ -718,8 +719,9 @@ mod tests {
         use std::rc::Rc;
         let token = Rc::new(());
         let mut d: Dict<(Rc<()>, usize)> = Dict::new(KeyHasher::default());
-        // Keys of every length around the header's size, including the empty key.
-        let key = |i: usize| -> Vec<u8> { (0..i % 70).map(|j| (i * 31 + j) as u8).collect() };
+        // Keys of every length around the header's size and past the one-byte length,
+        // including the empty key.
+        let key = |i: usize| -> Vec<u8> { (0..i % 300).map(|j| (i * 31 + j) as u8).collect() };
         for i in 0..3000 {
             d.insert(&key(i), (token.clone(), i));
         }
