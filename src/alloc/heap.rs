@@ -46,6 +46,22 @@ unsafe impl Allocator for ValueHeap {
 /// A growable byte buffer on the value heap (listpacks, intsets, plain list nodes).
 pub type HeapBytes = allocator_api2::vec::Vec<u8, ValueHeap>;
 
+/// A vector on the value heap (skiplist records and their side tables).
+pub type HeapVec<T> = allocator_api2::vec::Vec<T, ValueHeap>;
+
+/// A fixed byte string on the value heap (the field values of a hash table).
+pub type HeapBox = allocator_api2::boxed::Box<[u8], ValueHeap>;
+
+pub fn heap_vec<T>() -> HeapVec<T> {
+    HeapVec::new_in(ValueHeap)
+}
+
+pub fn heap_box(bytes: &[u8]) -> HeapBox {
+    let mut v = HeapVec::with_capacity_in(bytes.len(), ValueHeap);
+    v.extend_from_slice(bytes);
+    v.into_boxed_slice()
+}
+
 pub fn heap_bytes(cap: usize) -> HeapBytes {
     HeapBytes::with_capacity_in(cap, ValueHeap)
 }

@@ -1,12 +1,14 @@
 //! Hashes: a listpack of field, value pairs while small (`hash-max-listpack-entries`,
 //! `hash-max-listpack-value`), a hash table past either limit, never back (as Redis 7.0).
 
+use crate::alloc::heap::{HeapBox, heap_box};
+
 use super::listpack::Listpack;
 use crate::db::KeyHasher;
 
 pub enum HashValue {
     Listpack(Listpack),
-    Table(Box<super::ValueDict<Box<[u8]>>>),
+    Table(Box<super::ValueDict<HeapBox>>),
 }
 
 /// Thresholds read from the config at the time of a write.
@@ -113,10 +115,10 @@ impl HashValue {
 
     pub fn convert_to_table(&mut self, hasher: &KeyHasher) {
         if let HashValue::Listpack(lp) = self {
-            let mut d: super::ValueDict<Box<[u8]>> = super::value_dict(hasher);
+            let mut d: super::ValueDict<HeapBox> = super::value_dict(hasher);
             let mut it = lp.iter();
             while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                d.insert_new(&k.to_vec(), v.to_vec().into());
+                d.insert_new(&k.to_vec(), heap_box(&v.to_vec()));
             }
             *self = HashValue::Table(Box::new(d));
         }
@@ -137,7 +139,7 @@ impl HashValue {
                     true
                 }
             },
-            HashValue::Table(d) => d.insert(field, value.into()).is_none(),
+            HashValue::Table(d) => d.insert(field, heap_box(value)).is_none(),
         };
         if let HashValue::Listpack(lp) = self
             && lp.len() / 2 > lim.max_entries

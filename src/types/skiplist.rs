@@ -9,6 +9,8 @@
 //! skiplist and dict share one sds. Freed records are reused by height, freed member slots by
 //! index.
 
+use crate::alloc::heap::{HeapVec, heap_vec};
+
 const MAX_LEVEL: usize = 32;
 const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
@@ -32,11 +34,11 @@ impl MemberRef {
 /// Not `Clone`: a copy would point at the original set's members.
 #[derive(Debug)]
 pub struct SkipList {
-    arena: Vec<u64>,
+    arena: HeapVec<u64>,
     /// Free records by height.
-    free: Vec<Vec<u32>>,
-    eles: Vec<MemberRef>,
-    free_eles: Vec<u32>,
+    free: HeapVec<HeapVec<u32>>,
+    eles: HeapVec<MemberRef>,
+    free_eles: HeapVec<u32>,
     tail: u32,
     len: usize,
     level: usize,
@@ -130,10 +132,14 @@ impl Default for SkipList {
 impl SkipList {
     pub fn new() -> SkipList {
         let mut sl = SkipList {
-            arena: Vec::new(),
-            free: vec![Vec::new(); MAX_LEVEL + 1],
-            eles: Vec::new(),
-            free_eles: Vec::new(),
+            arena: heap_vec(),
+            free: {
+                let mut by_height = heap_vec();
+                by_height.resize_with(MAX_LEVEL + 1, heap_vec);
+                by_height
+            },
+            eles: heap_vec(),
+            free_eles: heap_vec(),
             tail: NIL,
             len: 0,
             level: 1,
