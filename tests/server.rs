@@ -426,31 +426,90 @@ fn ten_thousand_concurrent_clients() {
     assert_eq!(o.cmd(&["PING"]), status("PONG"));
 }
 
+/// Poll until `f` holds (a guard against hanging, not a timing assertion).
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
-fn client_pause_write_holds_writes_but_not_reads() {
+fn client_pause_write_postpones_writes_until_unpaused_and_freezes_expiry() {
     let s = start_forkv(&[]);
     let mut admin = s.conn();
-    let mut c = s.conn();
+    let mut w = s.conn();
+    let mut t = s.conn();
+    let expired_before = info_field(&mut admin, "stats", "expired_keys");
+    // A transaction queued before the pause, holding a write.
+    assert_eq!(t.cmd(&["MULTI"]), status("OK"));
+    assert_eq!(t.cmd(&["SET", "y", "2"]), status("QUEUED"));
+    // The pause starts at the end of the transaction that requests it.
+    assert_eq!(admin.cmd(&["MULTI"]), status("OK"));
     assert_eq!(
-        admin.cmd(&["CLIENT", "PAUSE", "400", "WRITE"]),
-        status("OK")
+        admin.cmd(&["SET", "gone", "v", "PX", "30"]),
+        status("QUEUED")
     );
-    let t = std::time::Instant::now();
-    assert_eq!(c.cmd(&["GET", "x"]), Reply::Nil);
-    assert!(
-        t.elapsed() < Duration::from_millis(300),
-        "reads must not wait"
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]),
+        status("QUEUED")
     );
-    assert_eq!(c.cmd(&["SET", "x", "1"]), status("OK"));
-    assert!(
-        t.elapsed() >= Duration::from_millis(350),
-        "the write answered before the pause ended"
+    assert_eq!(admin.cmd(&["SET", "z", "3"]), status("QUEUED"));
+    assert_eq!(
+        admin.cmd(&["EXEC"]),
+        Reply::Array(vec![status("OK"), status("OK"), status("OK")])
     );
-    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "10000"]), status("OK"));
-    c.send(&["GET", "x"]);
-    std::thread::sleep(Duration::from_millis(100));
+    // A write waits (with what it pipelined behind it) and counts as a blocked client; so
+    // does an EXEC whose queue writes.
+    w.send(&["SET", "x", "1"]);
+    w.send(&["GET", "x"]);
+    t.send(&["EXEC"]);
+    wait_for("two postponed clients", || {
+        info_field(&mut admin, "clients", "blocked_clients") == 2
+    });
+    // Reads, read-only transactions and errors found before the pause check answer at once.
+    assert_eq!(admin.cmd(&["GET", "x"]), Reply::Nil);
+    assert_eq!(admin.cmd(&["GET", "z"]), bulk("3"));
+    assert_eq!(admin.cmd(&["MULTI"]), status("OK"));
+    assert_eq!(admin.cmd(&["GET", "z"]), status("QUEUED"));
+    assert_eq!(admin.cmd(&["EXEC"]), Reply::Array(vec![bulk("3")]));
+    assert_eq!(
+        admin.cmd(&["SET", "x"]),
+        err("ERR wrong number of arguments for 'set' command")
+    );
+    // Expiry stands still: the key reads as gone but is not deleted until the pause ends.
+    wait_for("the key to expire logically", || {
+        admin.cmd(&["GET", "gone"]) == Reply::Nil
+    });
+    assert_eq!(admin.cmd(&["DBSIZE"]), Reply::Int(2));
+    assert_eq!(
+        info_field(&mut admin, "stats", "expired_keys"),
+        expired_before
+    );
     assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), status("OK"));
-    assert_eq!(c.read(), bulk("1"));
+    assert_eq!(w.read(), status("OK"));
+    assert_eq!(w.read(), bulk("1"));
+    assert_eq!(t.read(), Reply::Array(vec![status("OK")]));
+    assert_eq!(info_field(&mut admin, "clients", "blocked_clients"), 0);
+    assert_eq!(admin.cmd(&["GET", "gone"]), Reply::Nil);
+    assert_eq!(
+        info_field(&mut admin, "stats", "expired_keys"),
+        expired_before + 1
+    );
+    // PAUSE ALL holds every command (CLIENT UNPAUSE too, so it ends by its timeout); a
+    // client that leaves while held is forgotten, the others run once it ends.
+    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "300", "ALL"]), status("OK"));
+    let mut r = s.conn();
+    r.send(&["SET", "x", "from-r"]);
+    drop(r);
+    w.send(&["GET", "x"]);
+    assert_eq!(w.read(), bulk("1"));
+    assert_eq!(admin.cmd(&["GET", "x"]), bulk("1"));
+    assert_eq!(info_field(&mut admin, "clients", "blocked_clients"), 0);
 }
 
 #[test]

@@ -207,7 +207,8 @@ impl Server {
     /// left to evict, or the policy is noeviction).
     pub fn perform_evictions(&mut self) -> bool {
         let max = self.cfg.int(P::Maxmemory) as usize;
-        if max == 0 || self.loading || self.memory_for_maxmemory() <= max {
+        // While clients are paused nothing is evicted (and nothing is refused for memory).
+        if max == 0 || self.loading || self.clients_paused() || self.memory_for_maxmemory() <= max {
             return true;
         }
         let policy = self.maxmemory_policy();

@@ -27,6 +27,10 @@ pub struct ExpireCycleState {
 
 impl Server {
     pub fn active_expire_cycle(&mut self, kind: CycleKind) {
+        // While clients are paused the dataset stays still (Redis 7.0).
+        if self.clients_paused() {
+            return;
+        }
         let effort = self.cfg.int(P::ActiveExpireEffort) - 1;
         let keys_per_loop = (20 + 20 / 4 * effort) as usize;
         let fast_duration_us = 1000 + 1000 / 4 * effort;

@@ -16,6 +16,11 @@ impl Server {
         if self.loading || when >= self.cmd_time_ms {
             return false;
         }
+        // While clients are paused the dataset stays still: a read sees the key as gone, but
+        // it is deleted (and the deletion propagated) only after the pause, as in Redis 7.0.
+        if self.clients_paused() && !self.running_write {
+            return true;
+        }
         self.delete_expired(db, key);
         true
     }
@@ -36,12 +41,14 @@ impl Server {
 
     /// Lookup for reading: applies expiry, updates the access clock and hit/miss counters.
     pub fn lookup_read(&mut self, db: usize, key: &[u8]) -> Option<&Obj> {
-        self.expire_if_needed(db, key);
+        let expired = self.expire_if_needed(db, key);
         let miss_events =
             self.cfg.int(P::NotifyKeyspaceEvents) as u32 & crate::server::notify::KEY_MISS != 0;
-        if miss_events && !self.dbs[db].dict.contains(key) {
+        if expired || (miss_events && !self.dbs[db].dict.contains(key)) {
             self.stats.keyspace_misses += 1;
-            self.notify(crate::server::notify::KEY_MISS, "keymiss", key, db);
+            if miss_events {
+                self.notify(crate::server::notify::KEY_MISS, "keymiss", key, db);
+            }
             return None;
         }
         let lfu = self.maxmemory_policy().is_lfu();
@@ -69,7 +76,9 @@ impl Server {
 
     /// Lookup for writing: applies expiry and touches the access clock, no hit/miss counting.
     pub fn lookup_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Obj> {
-        self.expire_if_needed(db, key);
+        if self.expire_if_needed(db, key) {
+            return None;
+        }
         let stamp = if self.maxmemory_policy().is_lfu() {
             let old = self.dbs[db].dict.get(key)?.lru;
             self.touched_stamp(old)
@@ -84,7 +93,10 @@ impl Server {
     /// Lookup for reading that leaves the access clock alone (TYPE, EXISTS, TTL, OBJECT:
     /// Redis's LOOKUP_NOTOUCH). Still applies expiry and counts hits and misses.
     pub fn lookup_notouch(&mut self, db: usize, key: &[u8]) -> Option<&Obj> {
-        self.expire_if_needed(db, key);
+        if self.expire_if_needed(db, key) {
+            self.stats.keyspace_misses += 1;
+            return None;
+        }
         let found = self.dbs[db].dict.get(key);
         if found.is_some() {
             self.stats.keyspace_hits += 1;
@@ -95,8 +107,7 @@ impl Server {
     }
 
     pub fn key_exists(&mut self, db: usize, key: &[u8]) -> bool {
-        self.expire_if_needed(db, key);
-        self.dbs[db].dict.contains(key)
+        !self.expire_if_needed(db, key) && self.dbs[db].dict.contains(key)
     }
 
     /// Store `val` under `key`: overwrite or add. The key's TTL is removed unless `keep_ttl`.
@@ -203,8 +214,7 @@ impl Server {
 
     /// Delete a key (after expiry); returns whether it existed.
     pub fn delete_key(&mut self, db: usize, key: &[u8]) -> bool {
-        self.expire_if_needed(db, key);
-        self.dbs[db].remove(key).is_some()
+        !self.expire_if_needed(db, key) && self.dbs[db].remove(key).is_some()
     }
 
     pub fn set_expire(&mut self, db: usize, key: &[u8], when_ms: i64) {

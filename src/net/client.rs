@@ -99,6 +99,8 @@ pub struct Client {
     pub multi: Option<Box<crate::server::multi::MultiState>>,
     /// Set while the client waits in a blocking command.
     pub blocked: Option<Box<crate::server::blocking::Blocked>>,
+    /// A command CLIENT PAUSE held, to run before the rest of the input once released.
+    pub postponed_argv: Option<Vec<Vec<u8>>>,
 }
 
 impl Client {
@@ -155,6 +157,7 @@ impl Client {
             ssubs: Default::default(),
             multi: None,
             blocked: None,
+            postponed_argv: None,
         }
     }
 

@@ -20,6 +20,8 @@ pub struct Blocked {
     pub deadline_ms: Option<i64>,
     pub def: &'static CommandDef,
     pub argv: Vec<Vec<u8>>,
+    /// Held by CLIENT PAUSE (Redis's BLOCKED_POSTPONE) rather than waiting for keys.
+    pub postponed: bool,
 }
 
 impl Blocked {
@@ -40,6 +42,8 @@ pub struct BlockingState {
     ready: VecDeque<(usize, Vec<u8>)>,
     ready_set: HashSet<(usize, Vec<u8>)>,
     timeouts: BTreeSet<(i64, ClientId)>,
+    /// Clients whose command waits for the end of a CLIENT PAUSE, in arrival order.
+    postponed: VecDeque<ClientId>,
     /// Deadline the ring's block timer is armed for.
     pub timer_armed_for: Option<i64>,
     pub blocked_clients: usize,
@@ -97,7 +101,42 @@ impl Server {
             deadline_ms,
             def,
             argv: args.iter().map(|a| a.to_vec()).collect(),
+            postponed: false,
         }));
+    }
+
+    /// Hold `c`'s command until the pause ends (CLIENT PAUSE): the client counts as blocked,
+    /// its later commands wait behind it, and the command runs again from the start, checks
+    /// included, once clients are unpaused (it may be paused again).
+    pub fn postpone_client(&mut self, c: &mut Client, def: &'static CommandDef, args: &[&[u8]]) {
+        self.blocking.blocked_clients += 1;
+        self.blocking.postponed.push_back(c.id);
+        c.blocked = Some(Box::new(Blocked {
+            db: c.db,
+            keys: Vec::new(),
+            deadline_ms: None,
+            def,
+            argv: args.iter().map(|a| a.to_vec()).collect(),
+            postponed: true,
+        }));
+    }
+
+    /// Release every postponed client: each runs its held command on its next input pass.
+    pub fn release_postponed(&mut self) {
+        for id in std::mem::take(&mut self.blocking.postponed) {
+            let Some(&slot) = self.client_ids.get(&id) else {
+                continue;
+            };
+            let Some(c) = self.clients[slot as usize].as_deref_mut() else {
+                continue;
+            };
+            if c.blocked.as_ref().is_some_and(|b| b.postponed) {
+                let b = c.blocked.take().expect("checked above");
+                c.postponed_argv = Some(b.argv);
+                self.blocking.blocked_clients -= 1;
+                self.mark_pending_input(slot);
+            }
+        }
     }
 
     /// Whether the running command may block (not inside EXEC, not while serving).
@@ -121,6 +160,9 @@ impl Server {
         }
         if let Some(d) = b.deadline_ms {
             self.blocking.timeouts.remove(&(d, c.id));
+        }
+        if b.postponed {
+            self.blocking.postponed.retain(|id| *id != c.id);
         }
         self.blocking.blocked_clients -= 1;
     }
@@ -198,9 +240,18 @@ impl Server {
         }
     }
 
-    /// Reply to and release a blocked client without serving it (timeout, CLIENT UNBLOCK).
+    /// Reply to and release a blocked client without serving it (timeout, CLIENT UNBLOCK). A
+    /// client held by CLIENT PAUSE and unblocked with TIMEOUT runs its command again instead.
     pub fn unblock_with(&mut self, c: &mut Client, how: UnblockReply) {
-        if c.blocked.is_none() {
+        let Some(postponed) = c.blocked.as_ref().map(|b| b.postponed) else {
+            return;
+        };
+        if postponed && how == UnblockReply::Timeout {
+            // Like the pause ending for this client: its command runs again, no reply here.
+            let argv = c.blocked.as_ref().map(|b| b.argv.clone());
+            self.unblock_client(c);
+            c.postponed_argv = argv;
+            self.after_reply(c);
             return;
         }
         self.unblock_client(c);

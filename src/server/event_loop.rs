@@ -277,6 +277,7 @@ impl Server {
             loading: false,
             active_expire_enabled: true,
             pause: PauseKind::None,
+            running_write: false,
             pause_end_ms: 0,
             monitors: Vec::new(),
             shutdown: ShutdownRequest::default(),
@@ -882,18 +883,14 @@ impl Server {
         self.settle_deliveries();
     }
 
+    /// Whether a CLIENT PAUSE is in force now (its end may have passed since the last sleep).
+    pub fn clients_paused(&self) -> bool {
+        self.pause != PauseKind::None && now_ms() < self.pause_end_ms
+    }
+
     pub fn unpause_clients(&mut self) {
         self.pause = PauseKind::None;
-        // Paused clients kept their input: look at all of them again.
-        let slots: Vec<u32> = self.client_ids.values().copied().collect();
-        for s in slots {
-            if self.clients[s as usize]
-                .as_deref()
-                .is_some_and(|c| c.qpos < c.qbuf.len() || c.parser.in_progress())
-            {
-                self.mark_pending_input(s);
-            }
-        }
+        self.release_postponed();
     }
 
     /// Orderly shutdown (SIGTERM/SIGINT or SHUTDOWN): returns the exit code, or None when the

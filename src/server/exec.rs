@@ -92,6 +92,11 @@ impl Server {
     /// Parse and execute up to the budget; returns true if complete commands may remain.
     fn run_client_commands(&mut self, c: &mut Client) -> bool {
         let mut budget = super::event_loop::COMMAND_BUDGET;
+        if let Some(argv) = c.postponed_argv.take() {
+            let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+            budget -= 1;
+            self.execute(c, &refs);
+        }
         let start_pos = c.qpos;
         let qbuf = std::mem::take(&mut c.qbuf);
         c.qbuf_in_use = qbuf.len();
@@ -102,12 +107,6 @@ impl Server {
         while c.closing == Closing::No && c.blocked.is_none() {
             if budget == 0 || c.qpos - start_pos >= super::event_loop::INPUT_BUDGET {
                 more = true;
-                break;
-            }
-            if self.pause != PauseKind::None
-                && !c.parser.in_progress()
-                && self.client_is_paused(c, &qbuf)
-            {
                 break;
             }
             let limits = ParseLimits {
@@ -169,28 +168,18 @@ impl Server {
         more
     }
 
-    /// With clients paused, whether the next command of `c` must wait (CLIENT PAUSE semantics:
-    /// WRITE pauses only commands that may write).
-    fn client_is_paused(&self, c: &Client, qbuf: &[u8]) -> bool {
+    /// Whether CLIENT PAUSE holds this command (checked after every other check, as Redis's
+    /// processCommand): ALL holds everything, WRITE what may write or replicate, EXEC included
+    /// when its queue does.
+    fn pause_holds(&self, c: &Client, def: &CommandDef) -> bool {
+        let may_replicate = flags::WRITE | flags::MAY_REPLICATE;
         match self.pause {
             PauseKind::None => false,
+            _ if !self.clients_paused() => false,
             PauseKind::All => true,
             PauseKind::Write => {
-                let mut p = crate::resp::RequestParser::default();
-                let mut pos = c.qpos;
-                let limits = ParseLimits {
-                    proto_max_bulk_len: i64::MAX,
-                    authenticated: true,
-                };
-                if p.parse(qbuf, &mut pos, limits) != Parsed::Command {
-                    return false;
-                }
-                let mut a = Vec::new();
-                p.args(qbuf, &mut a);
-                match a.first().and_then(|n| self.cmds.lookup(n)) {
-                    Some(def) => def.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0,
-                    None => false,
-                }
+                def.flags & may_replicate != 0
+                    || (def.name == "exec" && def.parent.is_none() && queued_with(c, may_replicate))
             }
         }
     }
@@ -339,6 +328,10 @@ impl Server {
                 return;
             }
         }
+        if self.pause_holds(c, def) {
+            self.postpone_client(c, def, args);
+            return;
+        }
         if let Some(m) = c.multi.as_mut()
             && !matches!(
                 def.name,
@@ -367,6 +360,7 @@ impl Server {
         let errors_before = self.stats.total_error_replies;
         let dirty_before = self.dirty;
         let start = Instant::now();
+        self.running_write = def.flags & flags::WRITE != 0;
         (def.handler)(self, c, args);
         let usec = start.elapsed().as_micros() as u64;
         // MONITOR sees a command once it ran (so EXEC follows the commands it ran), as the

@@ -103,6 +103,8 @@ pub struct Server {
     pub loading: bool,
     pub active_expire_enabled: bool,
     pub pause: PauseKind,
+    /// Whether the running command may write (expiry then deletes even while paused).
+    pub running_write: bool,
     pub pause_end_ms: i64,
     pub monitors: Vec<ClientId>,
     pub shutdown: ShutdownRequest,
