@@ -553,3 +553,78 @@ fn random_garbage_never_takes_the_server_down() {
     assert_eq!(c.cmd(&["PING"]), status("PONG"));
     assert_eq!(c.cmd(&["SET", "alive", "yes"]), status("OK"));
 }
+
+#[test]
+fn slowlog_records_commands_as_sent_trims_them_and_obeys_its_configs() {
+    let s = start_forkv(&[]);
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]),
+        status("OK")
+    );
+    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), status("OK"));
+    assert_eq!(c.cmd(&["CLIENT", "SETNAME", "me"]), status("OK"));
+    let mut sadd: Vec<String> = vec!["SADD".into(), "s".into()];
+    sadd.extend((0..40).map(|i| i.to_string()));
+    let refs: Vec<&str> = sadd.iter().map(|a| a.as_str()).collect();
+    assert_eq!(c.cmd(&refs), Reply::Int(40));
+    let long = "A".repeat(130);
+    assert_eq!(c.cmd(&["SET", "k", &long]), status("OK"));
+    assert_eq!(c.cmd(&["MULTI"]), status("OK"));
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "1.5"]), status("QUEUED"));
+    assert_eq!(c.cmd(&["EXEC"]), Reply::Array(vec![bulk("1.5")]));
+    let Reply::Array(entries) = c.cmd(&["SLOWLOG", "GET", "-1"]) else {
+        panic!("SLOWLOG GET is an array");
+    };
+    // Newest first: INCRBYFLOAT (run by EXEC, which itself is not logged), MULTI, SET,
+    // SADD, CLIENT SETNAME, SLOWLOG RESET.
+    let args = |e: &Reply| match e {
+        Reply::Array(f) => f[3].to_string_vec(),
+        other => panic!("entry {other:?}"),
+    };
+    assert_eq!(args(&entries[0]), vec!["INCRBYFLOAT", "f", "1.5"]);
+    assert_eq!(args(&entries[1]), vec!["MULTI"]);
+    assert_eq!(
+        args(&entries[2])[2],
+        format!("{}... (2 more bytes)", "A".repeat(128))
+    );
+    let sadd_logged = args(&entries[3]);
+    assert_eq!(sadd_logged.len(), 32);
+    assert_eq!(sadd_logged[31], "... (11 more arguments)");
+    let Reply::Array(fields) = &entries[0] else {
+        unreachable!()
+    };
+    assert_eq!(fields.len(), 6);
+    assert_eq!(fields[5], bulk("me"));
+    assert!(fields[4].bulk_str().starts_with("127.0.0.1:"));
+    let ids: Vec<i64> = entries
+        .iter()
+        .map(|e| match e {
+            Reply::Array(f) => f[0].int(),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1] + 1), "{ids:?}");
+    assert_eq!(
+        c.cmd(&["SLOWLOG", "GET", "-2"]),
+        err("ERR count should be greater than or equal to -1")
+    );
+    let Reply::Array(two) = c.cmd(&["SLOWLOG", "GET", "2"]) else {
+        panic!()
+    };
+    assert_eq!(two.len(), 2);
+    // The length limit drops the oldest entries; a negative threshold turns logging off.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog-max-len", "3"]),
+        status("OK")
+    );
+    assert_eq!(c.cmd(&["PING"]), status("PONG"));
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Reply::Int(3));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]),
+        status("OK")
+    );
+    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), status("OK"));
+    assert_eq!(c.cmd(&["PING"]), status("PONG"));
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Reply::Int(0));
+}

@@ -17,6 +17,7 @@ pub mod persist_cmd;
 pub mod pubsub_cmd;
 pub mod server_cmds;
 pub mod sets;
+pub mod slowlog_cmd;
 pub mod sort;
 pub mod strings;
 pub mod table;

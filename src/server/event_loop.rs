@@ -286,6 +286,7 @@ impl Server {
             signal_fd,
             timer_spec: Box::new(types::Timespec::new()),
             cron: Default::default(),
+            slowlog: Default::default(),
             executable,
             config_file,
             pubsub: Default::default(),

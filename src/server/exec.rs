@@ -363,6 +363,18 @@ impl Server {
         self.running_write = def.flags & flags::WRITE != 0;
         (def.handler)(self, c, args);
         let usec = start.elapsed().as_micros() as u64;
+        // A command that blocked is logged when it is served (its re-run comes through here).
+        if def.flags & flags::SKIP_SLOWLOG == 0 && c.blocked.is_none() {
+            self.slowlog.push_if_slow(
+                self.cfg.int(P::SlowlogLogSlowerThan),
+                self.cfg.int(P::SlowlogMaxLen) as usize,
+                usec,
+                args,
+                &c.addr,
+                c.name.as_deref(),
+                self.cmd_time_ms / 1000,
+            );
+        }
         // MONITOR sees a command once it ran (so EXEC follows the commands it ran), as the
         // client sent it, and not again when a blocked client is served.
         if !self.serving_blocked {

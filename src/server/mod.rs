@@ -14,6 +14,7 @@ pub mod multi;
 pub mod notify;
 pub mod persistence;
 pub mod pubsub;
+pub mod slowlog;
 pub mod stats;
 #[cfg(test)]
 pub mod tests;
@@ -114,6 +115,7 @@ pub struct Server {
     pub signal_fd: i32,
     pub timer_spec: Box<io_uring::types::Timespec>,
     pub cron: cron::CronState,
+    pub slowlog: slowlog::SlowLog,
     pub executable: String,
     pub config_file: String,
     pub pubsub: pubsub::PubSub,
