@@ -56,18 +56,72 @@ impl<V> Node<V> {
     /// # Safety
     /// `p` must point at a live node made by `Dict::alloc_node`; the slice lives as long as it.
     unsafe fn key<'a>(p: NonNull<Self>) -> &'a [u8] {
-        // SAFETY: per the contract, the node and its trailing key bytes (written by
-        // `alloc_node`, laid out by `layout`) are live.
+        // SAFETY: per the contract the node is live; its key is a length-prefixed string
+        // starting at `key_len`.
+        unsafe { Self::key_ref(p).bytes() }
+    }
+
+    fn key_ref(p: NonNull<Self>) -> KeyRef {
+        // SAFETY: `key_len` is a field of the node, so the offset stays inside its block.
+        KeyRef(unsafe { p.cast::<u8>().add(std::mem::offset_of!(Node<V>, key_len)) })
+    }
+}
+
+/// A thin pointer to a stored key: its length prefix (one byte, or `LONG_KEY` then a u64) with
+/// the bytes after it. A sorted set's skiplist keeps these instead of copies of its members
+/// (Redis's skiplist and dict share one sds the same way); valid until the entry is removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRef(NonNull<u8>);
+
+impl KeyRef {
+    /// The key's bytes.
+    ///
+    /// # Safety
+    /// The prefix and bytes must still be alive (the entry not removed, the buffer not freed),
+    /// and the slice must not outlive them.
+    pub unsafe fn bytes<'a>(self) -> &'a [u8] {
+        // SAFETY: per the contract, a length prefix as `alloc_node` and `encode` write it is
+        // live at `self.0`, followed by that many bytes.
         unsafe {
-            let base = (p.as_ptr() as *const u8).add(Self::KEY_OFFSET);
-            match (*p.as_ptr()).key_len {
+            let p = self.0.as_ptr() as *const u8;
+            match *p {
                 LONG_KEY => {
-                    let n = std::ptr::read_unaligned(base as *const u64) as usize;
-                    std::slice::from_raw_parts(base.add(8), n)
+                    let n = std::ptr::read_unaligned(p.add(1) as *const u64) as usize;
+                    std::slice::from_raw_parts(p.add(9), n)
                 }
-                n => std::slice::from_raw_parts(base, n as usize),
+                n => std::slice::from_raw_parts(p.add(1), n as usize),
             }
         }
+    }
+
+    /// `bytes` as a length-prefixed string (for keys kept outside a dict: tests, the empty
+    /// member of a skiplist's head).
+    pub fn encode(bytes: &[u8]) -> Box<[u8]> {
+        let mut v = Vec::with_capacity(bytes.len() + 9);
+        if bytes.len() >= LONG_KEY as usize {
+            v.push(LONG_KEY);
+            v.extend_from_slice(&(bytes.len() as u64).to_ne_bytes());
+        } else {
+            v.push(bytes.len() as u8);
+        }
+        v.extend_from_slice(bytes);
+        v.into_boxed_slice()
+    }
+
+    /// The key in `encoded` (made by `encode`), which must outlive every use of it.
+    pub fn of_encoded(encoded: &[u8]) -> KeyRef {
+        KeyRef(NonNull::from(encoded).cast())
+    }
+
+    pub fn to_bits(self) -> u64 {
+        self.0.as_ptr() as u64
+    }
+
+    /// # Safety
+    /// `bits` must come from `to_bits` of a KeyRef.
+    pub unsafe fn from_bits(bits: u64) -> KeyRef {
+        // SAFETY: per the contract, `bits` is a non-null pointer's address.
+        KeyRef(unsafe { NonNull::new_unchecked(bits as *mut u8) })
     }
 }
 
@@ -458,31 +512,27 @@ impl<V, A: Allocator> Dict<V, A> {
     /// The stored key (its bytes stay at the same address until the entry is removed: the key
     /// lives in its node, and rehashing moves only pointers to nodes) and the value.
     pub fn get_key_value_mut(&mut self, key: &[u8]) -> Option<(&[u8], &mut V)> {
+        let n = self.find_mut(key)?;
+        // SAFETY: the node is live and owned by this dict, which `&mut self` borrows
+        // exclusively for the returned lifetime.
+        unsafe { Some((Node::key(n), &mut (*n.as_ptr()).val)) }
+    }
+
+    /// A thin reference to the stored key (see `KeyRef`) and the value.
+    pub fn get_key_ref_mut(&mut self, key: &[u8]) -> Option<(KeyRef, &mut V)> {
+        let n = self.find_mut(key)?;
+        // SAFETY: as in `get_key_value_mut`.
+        unsafe { Some((Node::key_ref(n), &mut (*n.as_ptr()).val)) }
+    }
+
+    /// The node holding `key`, after one rehash step (as Redis's dictFind).
+    fn find_mut(&mut self, key: &[u8]) -> Option<NonNull<Node<V>>> {
         if self.is_empty() {
             return None;
         }
         self.step_if_rehashing();
         let h = self.hasher.hash(key);
-        let tables = if self.is_rehashing() { 2 } else { 1 };
-        for t in 0..tables {
-            let table = &mut self.ht[t];
-            if table.buckets.is_empty() {
-                continue;
-            }
-            let mut cur = table.buckets[(h as usize) & table.mask()];
-            while let Some(n) = cur {
-                // SAFETY: the chain's nodes are live and owned by this table, which `&mut self`
-                // borrows exclusively for the returned lifetime, so handing out the key and a
-                // `&mut` to the value for that lifetime is sound.
-                unsafe {
-                    if Node::key(n) == key {
-                        return Some((Node::key(n), &mut (*n.as_ptr()).val));
-                    }
-                    cur = (*n.as_ptr()).next;
-                }
-            }
-        }
-        None
+        self.find(key, h)
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {

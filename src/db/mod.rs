@@ -8,7 +8,7 @@ pub mod evict;
 pub mod expire;
 pub mod keyspace;
 
-pub use dict::{Dict, KeyHasher};
+pub use dict::{Dict, KeyHasher, KeyRef};
 
 use crate::types::Value;
 

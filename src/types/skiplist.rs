@@ -4,32 +4,20 @@
 //! Nodes are variable-size records in one word arena, levels inline as in Redis's node: a
 //! descent that moves to a node finds its levels in the same cache lines. Each level also keeps
 //! the score of the node it points to, so comparing with a node the descent does not move to
-//! costs no memory access. Members are not copied: a side table (read only on score ties and
-//! at the end of a search) points at bytes the sorted set's hash table owns, as Redis's
-//! skiplist and dict share one sds. Freed records are reused by height, freed member slots by
-//! index.
+//! costs no memory access. Members are not copied: a record holds a thin pointer (`KeyRef`,
+//! read only on score ties and at the end of a search) to the key its sorted set's hash table
+//! owns, as Redis's skiplist and dict share one sds. Freed records are reused by height.
 
 use crate::alloc::heap::{HeapVec, heap_vec};
+use crate::db::KeyRef;
 
 const MAX_LEVEL: usize = 32;
 const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
-/// Words before a record's levels: score, backward|height, member slot.
+/// Words before a record's levels: score, backward|height, member (`KeyRef` bits).
 const HDR: usize = 3;
-
-/// Member bytes owned elsewhere (see `insert`).
-#[derive(Clone, Copy, Debug)]
-struct MemberRef {
-    ptr: *const u8,
-    len: usize,
-}
-
-impl MemberRef {
-    const EMPTY: MemberRef = MemberRef {
-        ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(),
-        len: 0,
-    };
-}
+/// The member of the head and of fresh records: the empty string, length-prefixed.
+static EMPTY_MEMBER: [u8; 1] = [0];
 
 /// Not `Clone`: a copy would point at the original set's members.
 #[derive(Debug)]
@@ -37,8 +25,6 @@ pub struct SkipList {
     arena: HeapVec<u64>,
     /// Free records by height.
     free: HeapVec<HeapVec<u32>>,
-    eles: HeapVec<MemberRef>,
-    free_eles: HeapVec<u32>,
     tail: u32,
     len: usize,
     level: usize,
@@ -138,8 +124,6 @@ impl SkipList {
                 by_height.resize_with(MAX_LEVEL + 1, heap_vec);
                 by_height
             },
-            eles: heap_vec(),
-            free_eles: heap_vec(),
             tail: NIL,
             len: 0,
             level: 1,
@@ -191,7 +175,7 @@ impl SkipList {
         let b = x as usize;
         self.arena[b] = 0;
         self.arena[b + 1] = (NIL as u64) | ((h as u64) << 32);
-        self.arena[b + 2] = u32::MAX as u64;
+        self.arena[b + 2] = KeyRef::of_encoded(&EMPTY_MEMBER).to_bits();
         for i in 0..h {
             self.arena[b + HDR + 2 * i] = NIL as u64;
             self.arena[b + HDR + 2 * i + 1] = 0;
@@ -220,10 +204,10 @@ impl SkipList {
 
     #[inline]
     fn ele(&self, x: u32) -> &[u8] {
-        let r = self.eles[self.arena[x as usize + 2] as usize];
-        // SAFETY: `insert`'s contract keeps the bytes of every member in the list alive and
-        // unchanged until it is deleted; freed slots hold an empty reference.
-        unsafe { std::slice::from_raw_parts(r.ptr, r.len) }
+        // SAFETY: a linked record's member word holds the bits of a KeyRef whose key
+        // `insert`'s contract keeps alive and unchanged until the member is deleted; the head
+        // and fresh records hold the static empty member.
+        unsafe { KeyRef::from_bits(self.arena[x as usize + 2]).bytes() }
     }
 
     /// (forward, span) of level `i` of `x`.
@@ -277,12 +261,14 @@ impl SkipList {
         fs < score || (fs == score && self.ele(f) <= ele)
     }
 
-    /// Insert a member known to be absent. The list keeps a reference to `ele`, not a copy.
+    /// Insert a member known to be absent. The list keeps the reference `member`, not a copy.
     ///
     /// # Safety
-    /// The bytes of `ele` must stay valid and unchanged until the member is deleted from the
-    /// list (or the list is dropped). The sorted set passes its hash table's own key.
-    pub unsafe fn insert(&mut self, score: f64, ele: &[u8]) {
+    /// The key `member` refers to must stay valid and unchanged until the member is deleted
+    /// from the list (or the list is dropped). The sorted set passes its hash table's own key.
+    pub unsafe fn insert(&mut self, score: f64, member: KeyRef) {
+        // SAFETY: per the contract the key is alive.
+        let ele = unsafe { member.bytes() };
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut x = HEAD;
@@ -306,22 +292,8 @@ impl SkipList {
             self.level = lvl;
         }
         let nx = self.alloc_record(lvl);
-        let r = MemberRef {
-            ptr: ele.as_ptr(),
-            len: ele.len(),
-        };
-        let slot = match self.free_eles.pop() {
-            Some(e) => {
-                self.eles[e as usize] = r;
-                e
-            }
-            None => {
-                self.eles.push(r);
-                (self.eles.len() - 1) as u32
-            }
-        };
         self.arena[nx as usize] = score.to_bits();
-        self.arena[nx as usize + 2] = slot as u64;
+        self.arena[nx as usize + 2] = member.to_bits();
         for i in 0..lvl {
             let u = update[i];
             let (uf, us) = self.lvl(u, i);
@@ -365,9 +337,6 @@ impl SkipList {
             self.level -= 1;
         }
         self.len -= 1;
-        let slot = self.arena[x as usize + 2] as u32;
-        self.eles[slot as usize] = MemberRef::EMPTY;
-        self.free_eles.push(slot);
         let h = self.height(x);
         self.free[h].push(x);
     }
@@ -540,7 +509,7 @@ impl SkipList {
     }
 
     pub fn alloc_size(&self) -> usize {
-        self.arena.capacity() * 8 + self.eles.capacity() * std::mem::size_of::<MemberRef>()
+        self.arena.capacity() * 8
     }
 }
 
@@ -563,10 +532,10 @@ mod tests {
                 let (s, _) = model.remove(pos);
                 assert!(sl.delete(s, &ele));
             } else {
-                let owned: Box<[u8]> = ele.clone().into();
+                let owned = KeyRef::encode(&ele);
                 // SAFETY: `owned` moves into `keep`, which outlives `sl`; its heap bytes do not
                 // move.
-                unsafe { sl.insert(score, &owned) };
+                unsafe { sl.insert(score, KeyRef::of_encoded(&owned)) };
                 keep.push(owned);
                 model.push((score, ele));
             }

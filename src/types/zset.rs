@@ -17,7 +17,7 @@ impl ZSkip {
     /// Add a member known to be absent.
     fn add(&mut self, m: &[u8], score: f64) {
         self.dict.insert_new(m, score);
-        let (key, _) = self.dict.get_key_value_mut(m).expect("just inserted");
+        let (key, _) = self.dict.get_key_ref_mut(m).expect("just inserted");
         // SAFETY: `key` is the dict's own allocation for this member: it stays put until the
         // member is removed, and every removal deletes it from the skiplist first.
         unsafe { self.sl.insert(score, key) };
@@ -26,7 +26,7 @@ impl ZSkip {
     /// Change an existing member's score.
     fn rescore(&mut self, m: &[u8], old: f64, new: f64) {
         self.sl.delete(old, m);
-        if let Some((key, s)) = self.dict.get_key_value_mut(m) {
+        if let Some((key, s)) = self.dict.get_key_ref_mut(m) {
             *s = new;
             // SAFETY: as in `add`.
             unsafe { self.sl.insert(new, key) };
@@ -268,7 +268,7 @@ impl ZsetValue {
     pub fn modify(&mut self, m: &[u8], decide: impl FnOnce(f64) -> Option<f64>) -> Option<f64> {
         match self {
             ZsetValue::Skip(z) => {
-                let (key, s) = z.dict.get_key_value_mut(m)?;
+                let (key, s) = z.dict.get_key_ref_mut(m)?;
                 let old = *s;
                 if let Some(new) = decide(old)
                     && new != old
