@@ -87,3 +87,226 @@ pub fn remove_range(buf: &mut HeapBytes, start: usize, end: usize) {
         buf.shrink_to_fit();
     }
 }
+
+/// A double-ended queue on the value heap (a quicklist's node index): a ring buffer with O(1)
+/// pushes and pops at both ends; inserting or removing inside shifts the shorter-lived tail.
+pub struct HeapDeque<T> {
+    /// The ring; every slot outside `head..head + len` (mod capacity) is `None`.
+    slots: HeapVec<Option<T>>,
+    head: usize,
+    len: usize,
+}
+
+impl<T> Default for HeapDeque<T> {
+    fn default() -> Self {
+        HeapDeque {
+            slots: heap_vec(),
+            head: 0,
+            len: 0,
+        }
+    }
+}
+
+impl<T> HeapDeque<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The ring slot of element `i` (`i < len`, so the ring is not empty).
+    fn slot(&self, i: usize) -> usize {
+        (self.head + i) % self.slots.len()
+    }
+
+    fn grow_if_full(&mut self) {
+        if self.len < self.slots.len() {
+            return;
+        }
+        // From one slot: most lists are a single node.
+        let cap = (self.slots.len() * 2).max(1);
+        let mut fresh: HeapVec<Option<T>> = HeapVec::with_capacity_in(cap, ValueHeap);
+        for i in 0..self.len {
+            let s = self.slot(i);
+            fresh.push(self.slots[s].take());
+        }
+        fresh.resize_with(cap, || None);
+        self.slots = fresh;
+        self.head = 0;
+    }
+
+    pub fn push_back(&mut self, x: T) {
+        self.grow_if_full();
+        let s = (self.head + self.len) % self.slots.len();
+        self.slots[s] = Some(x);
+        self.len += 1;
+    }
+
+    pub fn push_front(&mut self, x: T) {
+        self.grow_if_full();
+        self.head = (self.head + self.slots.len() - 1) % self.slots.len();
+        self.slots[self.head] = Some(x);
+        self.len += 1;
+    }
+
+    pub fn pop_front(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        let x = self.slots[self.head].take();
+        self.head = (self.head + 1) % self.slots.len();
+        self.len -= 1;
+        x
+    }
+
+    pub fn pop_back(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        let s = self.slot(self.len - 1);
+        self.len -= 1;
+        self.slots[s].take()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&T> {
+        if i >= self.len {
+            return None;
+        }
+        self.slots[self.slot(i)].as_ref()
+    }
+
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        if i >= self.len {
+            return None;
+        }
+        let s = self.slot(i);
+        self.slots[s].as_mut()
+    }
+
+    pub fn front_mut(&mut self) -> Option<&mut T> {
+        self.get_mut(0)
+    }
+
+    pub fn back_mut(&mut self) -> Option<&mut T> {
+        self.len.checked_sub(1).and_then(|i| self.get_mut(i))
+    }
+
+    /// Insert `x` before element `i` (`i <= len`, else it goes at the back).
+    pub fn insert(&mut self, i: usize, x: T) {
+        self.push_back(x);
+        let mut j = self.len - 1;
+        while j > i {
+            let (a, b) = (self.slot(j), self.slot(j - 1));
+            self.slots.swap(a, b);
+            j -= 1;
+        }
+    }
+
+    /// Remove and return element `i`.
+    pub fn remove(&mut self, i: usize) -> Option<T> {
+        if i >= self.len {
+            return None;
+        }
+        for j in i..self.len - 1 {
+            let (a, b) = (self.slot(j), self.slot(j + 1));
+            self.slots.swap(a, b);
+        }
+        self.pop_back()
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
+        (0..self.len).map(move |i| &self[i])
+    }
+}
+
+impl<T> std::ops::Index<usize> for HeapDeque<T> {
+    type Output = T;
+    fn index(&self, i: usize) -> &T {
+        match self.get(i) {
+            Some(x) => x,
+            None => panic!("HeapDeque index {i} out of bounds (len {})", self.len),
+        }
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for HeapDeque<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        let len = self.len;
+        match self.get_mut(i) {
+            Some(x) => x,
+            None => panic!("HeapDeque index {i} out of bounds (len {len})"),
+        }
+    }
+}
+
+impl<T: Clone> Clone for HeapDeque<T> {
+    fn clone(&self) -> Self {
+        let mut d = HeapDeque::default();
+        for x in self.iter() {
+            d.push_back(x.clone());
+        }
+        d
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for HeapDeque<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<T: PartialEq> PartialEq for HeapDeque<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    #[test]
+    fn deque_behaves_like_vecdeque() {
+        let mut rng = crate::db::Rng::from_seed(7);
+        let mut d: HeapDeque<u64> = HeapDeque::default();
+        let mut m: VecDeque<u64> = VecDeque::new();
+        for step in 0..20_000u64 {
+            let r = rng.next_u64();
+            match r % 8 {
+                0 | 1 => {
+                    d.push_back(step);
+                    m.push_back(step);
+                }
+                2 | 3 => {
+                    d.push_front(step);
+                    m.push_front(step);
+                }
+                4 => assert_eq!(d.pop_front(), m.pop_front()),
+                5 => assert_eq!(d.pop_back(), m.pop_back()),
+                6 => {
+                    let i = (r >> 8) as usize % (m.len() + 1);
+                    d.insert(i, step);
+                    m.insert(i, step);
+                }
+                _ => {
+                    let i = (r >> 8) as usize % (m.len() + 1);
+                    assert_eq!(d.remove(i), m.remove(i));
+                }
+            }
+            assert_eq!(d.len(), m.len());
+            if step % 97 == 0 {
+                assert!(d.iter().eq(m.iter()));
+                assert!(d.iter().rev().eq(m.iter().rev()));
+                if let (Some(a), Some(b)) = (d.back_mut(), m.back_mut()) {
+                    *a += 1;
+                    *b += 1;
+                }
+            }
+        }
+        assert_eq!(d.clone(), d);
+        assert!(d.iter().eq(m.iter()));
+    }
+}

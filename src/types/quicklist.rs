@@ -4,8 +4,8 @@
 //! node of its own, exactly as Redis decides.
 
 use super::listpack::{Listpack, LpVal};
+use crate::alloc::heap::HeapDeque;
 use crate::alloc::heap::{HeapBytes, heap_bytes};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const OPTIMIZATION_LEVEL: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
@@ -191,7 +191,7 @@ impl LzfNode {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Quicklist {
-    nodes: VecDeque<QlNode>,
+    nodes: HeapDeque<QlNode>,
     count: usize,
     /// Nodes kept uncompressed at each end (`list-compress-depth`; 0: no compression).
     depth: usize,
@@ -217,7 +217,7 @@ impl Quicklist {
         self.count == 0
     }
 
-    pub fn nodes(&self) -> &VecDeque<QlNode> {
+    pub fn nodes(&self) -> &HeapDeque<QlNode> {
         &self.nodes
     }
 
@@ -324,10 +324,6 @@ impl Quicklist {
             return;
         }
         let n = QlNode::new_for(v);
-        if self.nodes.capacity() == 0 {
-            // Most lists are one node: don't let the deque start at four.
-            self.nodes.reserve_exact(1);
-        }
         match end {
             End::Head => self.nodes.push_front(n),
             End::Tail => self.nodes.push_back(n),
@@ -698,7 +694,7 @@ impl Quicklist {
 
     /// Every element, head to tail.
     pub fn for_each(&self, mut f: impl FnMut(LpVal<'_>)) {
-        for n in &self.nodes {
+        for n in self.nodes.iter() {
             match &*n.raw() {
                 QlNode::Plain(b) => f(LpVal::Str(b)),
                 QlNode::Packed(lp) => lp.iter().for_each(&mut f),
@@ -818,7 +814,7 @@ mod tests {
         ] {
             let mut q = Quicklist::new();
             q.set_compress_depth(depth);
-            let mut m: VecDeque<Vec<u8>> = VecDeque::new();
+            let mut m: std::collections::VecDeque<Vec<u8>> = Default::default();
             let mut saw_compressed = false;
             let mut had_inner_nodes = false;
             for step in 0..4000 {

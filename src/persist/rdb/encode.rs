@@ -240,7 +240,7 @@ impl<W: Write> RdbWriter<W> {
             Value::Str(s) => self.string(&s.bytes()),
             Value::List(ql) => {
                 self.len(ql.nodes().len() as u64)?;
-                for node in ql.nodes() {
+                for node in ql.nodes().iter() {
                     match node {
                         QlNode::Packed(lp) => {
                             self.len(2)?;
