@@ -225,8 +225,14 @@ impl Pair {
             let refs: Vec<&[u8]> = c.iter().map(|a| a.as_slice()).collect();
             wire.extend(encode(&refs));
         }
-        self.redis.send_raw(&wire);
-        self.forkv.send_raw(&wire);
+        for (side, conn) in [("redis", &mut self.redis), ("forkv", &mut self.forkv)] {
+            if let Err(e) = conn.writer.write_all(&wire) {
+                panic!(
+                    "writing a batch to {side} failed after {} commands: {e}",
+                    self.history.len()
+                );
+            }
+        }
         for (i, c) in cmds.iter().enumerate() {
             let r = self.redis.read();
             let f = self.forkv.read();

@@ -288,6 +288,19 @@ impl ServerProc {
 impl Drop for ServerProc {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // A test failing against this server shows how the server fared (a crash, a
+            // closed connection) before the temp dir and its log go away.
+            if std::thread::panicking() {
+                let exited = c.try_wait().ok().flatten();
+                let log = self.log_text();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                eprintln!(
+                    "server pid {} on port {} (exited: {exited:?}); last log lines:\n{}",
+                    c.id(),
+                    self.port,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
