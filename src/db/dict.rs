@@ -602,10 +602,6 @@ impl<V, A: Allocator> Dict<V, A> {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<V> {
-        self.remove_entry(key).map(|(_, v)| v)
-    }
-
-    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
         if self.is_empty() {
             return None;
         }
@@ -629,8 +625,7 @@ impl<V, A: Allocator> Dict<V, A> {
                             Some(p) => (*p.as_ptr()).next = next,
                         }
                         self.ht[t].used -= 1;
-                        let k: Box<[u8]> = Node::key(n).into();
-                        return Some((k, self.free_node(n)));
+                        return Some(self.free_node(n));
                     }
                     prev = cur;
                     cur = next;
@@ -785,8 +780,8 @@ mod tests {
         });
         assert_eq!(seen, distinct);
         for i in (0..3000).step_by(3) {
-            if let Some((k, (_, j))) = d.remove_entry(&key(i)) {
-                assert_eq!(&k[..], &key(j)[..]);
+            if let Some((_, j)) = d.remove(&key(i)) {
+                assert_eq!(key(i), key(j));
             }
         }
         assert_eq!(Rc::strong_count(&token), 1 + d.len());

@@ -127,16 +127,25 @@ impl Server {
             let Some(&slot) = self.client_ids.get(&id) else {
                 continue;
             };
-            let Some(c) = self.clients[slot as usize].as_deref_mut() else {
+            let Some(mut c) = self.clients[slot as usize].take() else {
                 continue;
             };
-            if c.blocked.as_ref().is_some_and(|b| b.postponed) {
-                let b = c.blocked.take().expect("checked above");
-                c.postponed_argv = Some(b.argv);
-                self.blocking.blocked_clients -= 1;
+            let held = c.blocked.as_ref().is_some_and(|b| b.postponed);
+            if held {
+                self.resume_postponed(&mut c);
+            }
+            self.clients[slot as usize] = Some(c);
+            if held {
                 self.mark_pending_input(slot);
             }
         }
+    }
+
+    /// Unblock a client CLIENT PAUSE held, keeping its command to run before its other input.
+    fn resume_postponed(&mut self, c: &mut Client) {
+        let argv = c.blocked.as_mut().map(|b| std::mem::take(&mut b.argv));
+        self.unblock_client(c);
+        c.postponed_argv = argv;
     }
 
     /// Whether the running command may block (not inside EXEC, not while serving).
@@ -248,9 +257,7 @@ impl Server {
         };
         if postponed && how == UnblockReply::Timeout {
             // Like the pause ending for this client: its command runs again, no reply here.
-            let argv = c.blocked.as_ref().map(|b| b.argv.clone());
-            self.unblock_client(c);
-            c.postponed_argv = argv;
+            self.resume_postponed(c);
             self.after_reply(c);
             return;
         }
