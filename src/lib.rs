@@ -8,5 +8,6 @@ pub mod io;
 pub mod net;
 pub mod persist;
 pub mod resp;
+pub mod scripting;
 pub mod server;
 pub mod types;

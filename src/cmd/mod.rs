@@ -15,6 +15,7 @@ pub mod multi;
 pub mod object;
 pub mod persist_cmd;
 pub mod pubsub_cmd;
+pub mod scripting_cmd;
 pub mod server_cmds;
 pub mod sets;
 pub mod slowlog_cmd;

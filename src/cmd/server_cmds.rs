@@ -45,6 +45,11 @@ pub fn shutdown(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         c.out.error("No shutdown in progress.");
         return;
     }
+    // While a slow script runs only SHUTDOWN NOSAVE may stop the server.
+    if !nosave && let Some(busy) = srv.busy_error() {
+        c.out.error(busy);
+        return;
+    }
     if srv.prepare_shutdown(save, nosave, force).is_err() {
         c.out.error("Errors trying to SHUTDOWN. Check logs.");
         return;

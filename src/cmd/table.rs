@@ -467,6 +467,87 @@ static PUBSUB_SUBS: &[CommandDef] = &[
     },
 ];
 
+static SCRIPT_SUBS: &[CommandDef] = &[
+    CommandDef {
+        name: "exists",
+        parent: Some("script"),
+        arity: -3,
+        flags: flags::NOSCRIPT,
+        acl: &["scripting"],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &[
+            "request_policy:all_shards",
+            "response_policy:agg_logical_and",
+        ],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Whether scripts are in the cache.",
+        handler: scripting_cmd::script_exists,
+        subs: &[],
+    },
+    CommandDef {
+        name: "flush",
+        parent: Some("script"),
+        arity: -2,
+        flags: flags::NOSCRIPT,
+        acl: &["scripting"],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Empty the script cache.",
+        handler: scripting_cmd::script_flush,
+        subs: &[],
+    },
+    CommandDef {
+        name: "load",
+        parent: Some("script"),
+        arity: 3,
+        flags: flags::NOSCRIPT | flags::STALE,
+        acl: &["scripting"],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Compile a script into the cache without running it.",
+        handler: scripting_cmd::script_load,
+        subs: &[],
+    },
+    CommandDef {
+        name: "kill",
+        parent: Some("script"),
+        arity: 2,
+        flags: flags::NOSCRIPT | flags::ALLOW_BUSY,
+        acl: &["scripting"],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &["request_policy:all_shards", "response_policy:one_succeeded"],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Stop the running script if it has not written.",
+        handler: scripting_cmd::script_kill,
+        subs: &[],
+    },
+    CommandDef {
+        name: "help",
+        parent: Some("script"),
+        arity: 2,
+        flags: flags::LOADING | flags::STALE,
+        acl: &["scripting"],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &[],
+        group: "scripting",
+        since: "5.0.0",
+        summary: "Help for SCRIPT.",
+        handler: scripting_cmd::script_help,
+        subs: &[],
+    },
+];
+
 static SLOWLOG_SUBS: &[CommandDef] = &[
     CommandDef {
         name: "get",
@@ -1363,6 +1444,114 @@ pub static COMMANDS: &[CommandDef] = &[
         since: "6.0.0",
         summary: "Read integer fields of arbitrary width in a string value.",
         handler: bits::bitfield_ro,
+        subs: &[],
+    },
+    CommandDef {
+        name: "eval",
+        parent: None,
+        arity: -3,
+        flags: flags::NOSCRIPT
+            | flags::SKIP_MONITOR
+            | flags::MAY_REPLICATE
+            | flags::STALE
+            | flags::MOVABLEKEYS,
+        acl: &["scripting"],
+        keys: (0, 0, 0),
+        key_specs: &[KeySpec {
+            index: 2,
+            find: FindKeys::Keynum {
+                keynumidx: 0,
+                firstkey: 1,
+                step: 1,
+            },
+            flags: &["RW", "access", "update"],
+        }],
+        tips: &[],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Run a Lua script.",
+        handler: scripting_cmd::eval,
+        subs: &[],
+    },
+    CommandDef {
+        name: "evalsha",
+        parent: None,
+        arity: -3,
+        flags: flags::NOSCRIPT
+            | flags::SKIP_MONITOR
+            | flags::MAY_REPLICATE
+            | flags::STALE
+            | flags::MOVABLEKEYS,
+        acl: &["scripting"],
+        keys: (0, 0, 0),
+        key_specs: &[KeySpec {
+            index: 2,
+            find: FindKeys::Keynum {
+                keynumidx: 0,
+                firstkey: 1,
+                step: 1,
+            },
+            flags: &["RW", "access", "update"],
+        }],
+        tips: &[],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Run a cached Lua script by its SHA1.",
+        handler: scripting_cmd::evalsha,
+        subs: &[],
+    },
+    CommandDef {
+        name: "eval_ro",
+        parent: None,
+        arity: -3,
+        flags: flags::NOSCRIPT
+            | flags::SKIP_MONITOR
+            | flags::STALE
+            | flags::READONLY
+            | flags::MOVABLEKEYS,
+        acl: &["scripting"],
+        keys: (0, 0, 0),
+        key_specs: &[KeySpec {
+            index: 2,
+            find: FindKeys::Keynum {
+                keynumidx: 0,
+                firstkey: 1,
+                step: 1,
+            },
+            flags: &["RO", "access"],
+        }],
+        tips: &[],
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Run a Lua script that may not write.",
+        handler: scripting_cmd::eval_ro,
+        subs: &[],
+    },
+    CommandDef {
+        name: "evalsha_ro",
+        parent: None,
+        arity: -3,
+        flags: flags::NOSCRIPT
+            | flags::SKIP_MONITOR
+            | flags::STALE
+            | flags::READONLY
+            | flags::MOVABLEKEYS,
+        acl: &["scripting"],
+        keys: (0, 0, 0),
+        key_specs: &[KeySpec {
+            index: 2,
+            find: FindKeys::Keynum {
+                keynumidx: 0,
+                firstkey: 1,
+                step: 1,
+            },
+            flags: &["RO", "access"],
+        }],
+        tips: &[],
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Run a cached Lua script by its SHA1; it may not write.",
+        handler: scripting_cmd::evalsha_ro,
         subs: &[],
     },
     CommandDef {
@@ -4759,6 +4948,21 @@ pub static COMMANDS: &[CommandDef] = &[
         summary: "Inspect the state of pub/sub.",
         handler: container_without_sub,
         subs: PUBSUB_SUBS,
+    },
+    CommandDef {
+        name: "script",
+        parent: None,
+        arity: -2,
+        flags: 0,
+        acl: &[],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &[],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Manage the Lua script cache.",
+        handler: container_without_sub,
+        subs: SCRIPT_SUBS,
     },
     CommandDef {
         name: "slowlog",

@@ -43,7 +43,8 @@ pub struct Client {
     pub id: ClientId,
     pub slot: u32,
     pub generation: u32,
-    pub fd: OwnedFd,
+    /// The socket; None for the client scripts run their commands through.
+    pub fd: Option<OwnedFd>,
     pub addr: String,
     pub laddr: String,
     pub qbuf: Vec<u8>,
@@ -113,6 +114,18 @@ impl Client {
         laddr: String,
         now_ms: i64,
     ) -> Client {
+        Client::with_fd(id, slot, generation, Some(fd), addr, laddr, now_ms)
+    }
+
+    fn with_fd(
+        id: ClientId,
+        slot: u32,
+        generation: u32,
+        fd: Option<OwnedFd>,
+        addr: String,
+        laddr: String,
+        now_ms: i64,
+    ) -> Client {
         Client {
             id,
             slot,
@@ -161,8 +174,16 @@ impl Client {
         }
     }
 
+    /// The client scripts run commands through (Redis's CLIENT_SCRIPT): no socket, always
+    /// authenticated, and named `lua` where MONITOR shows an address.
+    pub fn new_script() -> Client {
+        let mut c = Client::with_fd(0, u32::MAX, 0, None, "lua".into(), String::new(), 0);
+        c.authenticated = true;
+        c
+    }
+
     pub fn raw_fd(&self) -> i32 {
-        self.fd.as_raw_fd()
+        self.fd.as_ref().map_or(-1, |f| f.as_raw_fd())
     }
 
     /// Record that everything written to `out` so far may leave once `stamp` is durable.

@@ -187,13 +187,34 @@ impl Out {
 
     /// Text that RESP3 marks as verbatim (`=len\r\ntxt:...`), a bulk string in RESP2.
     pub fn verbatim(&mut self, s: &[u8]) {
+        self.verbatim_with(b"txt", s);
+    }
+
+    /// A verbatim string with its three-letter format (RESP2: a bulk string).
+    pub fn verbatim_with(&mut self, format: &[u8], s: &[u8]) {
         if self.resp3() {
+            let mut f = [b' '; 3];
+            for (d, &b) in f.iter_mut().zip(format) {
+                *d = b;
+            }
             self.line(b'=', s.len() as i64 + 4);
-            self.buf.extend_from_slice(b"txt:");
+            self.buf.extend_from_slice(&f);
+            self.buf.push(b':');
             self.buf.extend_from_slice(s);
             self.buf.extend_from_slice(b"\r\n");
         } else {
             self.bulk(s);
+        }
+    }
+
+    /// A big number (RESP2: a bulk string of its digits).
+    pub fn big_number(&mut self, digits: &[u8]) {
+        if self.resp3() {
+            self.buf.push(b'(');
+            self.buf.extend_from_slice(digits);
+            self.buf.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(digits);
         }
     }
 }

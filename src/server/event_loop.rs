@@ -295,6 +295,10 @@ impl Server {
             delivered: Vec::new(),
             watches: Default::default(),
             in_exec: false,
+            busy_deferred: Vec::new(),
+            oom_at_command_start: false,
+            scripting: crate::scripting::ScriptEngine::new()
+                .map_err(|e| format!("initialising Lua: {e}"))?,
             blocking: Default::default(),
             serving_blocked: false,
             block_timer_spec: Box::new(types::Timespec::new()),
@@ -446,6 +450,8 @@ impl Server {
                 log::warn!("io_uring_enter: {e}");
             }
             completions.clear();
+            // What arrived while a slow script ran and had to wait for it comes first.
+            completions.append(&mut self.busy_deferred);
             self.ring.drain(&mut completions);
             let mut cron_due = false;
             for c in completions.iter() {
@@ -496,7 +502,7 @@ impl Server {
         }
     }
 
-    fn on_accept(&mut self, c: &Completion) {
+    pub(crate) fn on_accept(&mut self, c: &Completion) {
         let li = self.listeners.iter().position(|l| l.id == c.tag.slot);
         if li.is_none() {
             // A listener that has been replaced: its descriptor (if any) is not ours any more.
@@ -560,7 +566,7 @@ impl Server {
         (c.generation == tag.generation).then_some(c)
     }
 
-    fn on_recv(&mut self, comp: &Completion) {
+    pub(crate) fn on_recv(&mut self, comp: &Completion) {
         let bid = comp.buffer_id();
         let limit = self.cfg.int(P::ClientQueryBufferLimit) as usize;
         let mut rearm = false;
@@ -676,7 +682,7 @@ impl Server {
         }
     }
 
-    fn on_send(&mut self, comp: &Completion) {
+    pub(crate) fn on_send(&mut self, comp: &Completion) {
         let slot = comp.tag.slot;
         let mut close = false;
         if let Some(c) = self.live_client(comp.tag) {
@@ -720,7 +726,7 @@ impl Server {
     }
 
     /// Queue one send per client whose output may leave (DESIGN §3 step 5).
-    fn flush_sends(&mut self) {
+    pub(crate) fn flush_sends(&mut self) {
         let mut slots = std::mem::take(&mut self.pending_send);
         slots.sort_unstable();
         slots.dedup();
@@ -824,7 +830,7 @@ impl Server {
     }
 
     /// Free clients whose last request has completed.
-    fn reap_closing(&mut self) {
+    pub(crate) fn reap_closing(&mut self) {
         let mut i = 0;
         while i < self.closing.len() {
             let slot = self.closing[i];
@@ -841,7 +847,7 @@ impl Server {
         }
     }
 
-    fn close_requested_clients(&mut self) {
+    pub(crate) fn close_requested_clients(&mut self) {
         for id in std::mem::take(&mut self.to_close) {
             if let Some(&slot) = self.client_ids.get(&id) {
                 self.close_client_slot(slot);

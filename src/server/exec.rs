@@ -245,7 +245,10 @@ impl Server {
         }
         c.mark_output(self.stamp());
         self.check_output_limits(c);
-        self.handle_ready_keys();
+        // Clients blocked on keys are served after the slow script, not in its middle.
+        if self.scripting.run.is_none() {
+            self.handle_ready_keys();
+        }
         self.settle_deliveries();
     }
 
@@ -303,8 +306,10 @@ impl Server {
             );
             return;
         }
-        if self.cfg.int(P::Maxmemory) > 0 && !self.in_exec {
+        self.oom_at_command_start = false;
+        if self.cfg.int(P::Maxmemory) > 0 && !self.in_exec && self.scripting.run.is_none() {
             let out_of_memory = !self.perform_evictions();
+            self.oom_at_command_start = out_of_memory;
             let queued_denyoom = def.name == "exec" && queued_with(c, flags::DENYOOM);
             let reject = def.flags & flags::DENYOOM != 0
                 || queued_denyoom
@@ -327,6 +332,13 @@ impl Server {
                 self.reject(c, Some(def), MISCONF);
                 return;
             }
+        }
+        if def.flags & flags::ALLOW_BUSY == 0
+            && let Some(busy) = self.busy_error()
+        {
+            self.flag_transaction(c);
+            self.reject(c, Some(def), busy);
+            return;
         }
         if self.pause_holds(c, def) {
             self.postpone_client(c, def, args);
@@ -423,9 +435,23 @@ impl Server {
         }
     }
 
+    /// Send a command that skips MONITOR's usual feed (EVAL) to MONITOR clients now, before
+    /// the commands it runs.
+    pub fn feed_monitors_now(&mut self, c: &Client, args: &[&[u8]]) {
+        self.write_monitor_line(c, args, false);
+    }
+
     /// Send the command to MONITOR clients, formatted as Redis does.
     fn feed_monitors(&mut self, c: &Client, def: &CommandDef, args: &[&[u8]]) {
-        if self.monitors.is_empty() || def.flags & (flags::ADMIN | flags::SKIP_MONITOR) != 0 {
+        if def.flags & (flags::ADMIN | flags::SKIP_MONITOR) != 0 {
+            return;
+        }
+        let redact = def.name == "auth" || (def.name == "hello" && args.len() > 2);
+        self.write_monitor_line(c, args, redact);
+    }
+
+    fn write_monitor_line(&mut self, c: &Client, args: &[&[u8]], redact: bool) {
+        if self.monitors.is_empty() {
             return;
         }
         let now = super::now_us();
@@ -436,7 +462,6 @@ impl Server {
             c.db,
             c.addr
         );
-        let redact = def.name == "auth" || (def.name == "hello" && args.len() > 2);
         for (i, a) in args.iter().enumerate() {
             line.push(' ');
             if redact && i > 0 {

@@ -169,6 +169,8 @@ impl Server {
                 let peak = crate::alloc::peak_memory() as u64;
                 let rss = crate::alloc::rss_bytes() as u64;
                 let total = total_system_memory();
+                let lua = self.scripting.lua_memory() as u64;
+                let scripts = self.scripting.scripts_bytes as u64;
                 let frag = if used > 0 {
                     rss as f64 / used as f64
                 } else {
@@ -176,7 +178,7 @@ impl Server {
                 };
                 let _ = write!(
                     s,
-                    "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:libc\r\n",
+                    "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{}\r\nused_memory_vm_eval:{}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{}\r\nnumber_of_cached_scripts:{}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:libc\r\n",
                     used,
                     bytes_human(used),
                     rss,
@@ -190,6 +192,13 @@ impl Server {
                     },
                     total,
                     bytes_human(total),
+                    lua,
+                    lua,
+                    bytes_human(lua),
+                    scripts,
+                    self.scripting.scripts.len(),
+                    scripts,
+                    bytes_human(scripts),
                     self.cfg.int(P::Maxmemory),
                     bytes_human(self.cfg.int(P::Maxmemory) as u64),
                     self.cfg.enum_name(P::MaxmemoryPolicy),

@@ -5,6 +5,7 @@
 //! - `cron.rs`: the `hz` timer work; `info.rs`: INFO; `stats.rs`: counters.
 
 pub mod blocking;
+pub mod busy;
 pub mod cron;
 pub mod event_loop;
 pub mod exec;
@@ -126,8 +127,15 @@ pub struct Server {
     /// Clients that received pub/sub messages not yet stamped (see `settle_deliveries`).
     pub delivered: Vec<ClientId>,
     pub watches: multi::Watches,
-    /// Queued commands of an EXEC are running (no blocking, one propagation unit).
+    /// Queued commands of an EXEC, or a script's commands, are running (no blocking, one
+    /// propagation unit).
     pub in_exec: bool,
+    /// Completions that came while a slow script ran and wait for the main loop (see busy.rs).
+    pub busy_deferred: Vec<crate::io::ring::Completion>,
+    /// Used memory was over maxmemory when the running command was checked (scripts keep it).
+    pub oom_at_command_start: bool,
+    /// Lua: the state, the script cache, the running script.
+    pub scripting: crate::scripting::ScriptEngine,
     pub blocking: blocking::BlockingState,
     /// A blocked client's command is being re-run to serve it.
     pub serving_blocked: bool,

@@ -336,3 +336,66 @@ fn a_keyspace_event_is_stamped_after_the_write_that_caused_it() {
     );
     assert!(String::from_utf8_lossy(&c.out.buf).ends_with("$3\r\nset\r\n"));
 }
+
+#[test]
+fn script_effects_propagate_as_one_transaction_not_as_eval() {
+    let mut s = test_server();
+    let mut c = test_client();
+    let two = "EVAL \"redis.call('set',KEYS[1],'1') redis.call('incr',KEYS[1]) return redis.call('get',KEYS[1])\" 1 k";
+    assert_eq!(run(&mut s, &mut c, two), "$1\r\n2\r\n");
+    assert_eq!(
+        take_effects(&mut s),
+        ["SELECT 0", "MULTI", "set k 1", "incr k", "EXEC"]
+    );
+    // One effect goes alone; SELECT inside the script names its own database only.
+    let one = "EVAL \"redis.call('select','3') return redis.call('set','x','y')\" 0";
+    assert_eq!(run(&mut s, &mut c, one), "+OK\r\n");
+    assert_eq!(take_effects(&mut s), ["SELECT 3", "set x y"]);
+    assert_eq!(run(&mut s, &mut c, "GET x"), "$-1\r\n");
+    // A read-only script and a failed write propagate nothing.
+    run(&mut s, &mut c, "SET s abc");
+    take_effects(&mut s);
+    run(&mut s, &mut c, "EVAL \"return redis.call('get','k')\" 0");
+    let r = run(&mut s, &mut c, "EVAL \"return redis.pcall('incr','s')\" 0");
+    assert!(r.starts_with("-ERR value is not an integer"), "{r}");
+    assert_eq!(take_effects(&mut s), Vec::<String>::new());
+}
+
+#[test]
+fn script_errors_name_the_script_and_line() {
+    let mut s = test_server();
+    let mut c = test_client();
+    run(&mut s, &mut c, "SET k v");
+    let r = run(&mut s, &mut c, "EVAL \"\nreturn redis.call('incr','k')\" 0");
+    let sha = crate::scripting::sha1hex(b"\nreturn redis.call('incr','k')");
+    assert_eq!(
+        r,
+        format!(
+            "-ERR value is not an integer or out of range script: {sha}, on @user_script:2.\r\n"
+        )
+    );
+    let r = run(&mut s, &mut c, "EVAL \"return nosuch\" 0");
+    assert!(
+        r.starts_with(
+            "-ERR user_script:1: Script attempted to access nonexistent global variable 'nosuch'"
+        ),
+        "{r}"
+    );
+    let r = run(&mut s, &mut c, "EVAL \"x = 1\" 0");
+    assert!(
+        r.starts_with("-ERR user_script:1: Attempt to modify a readonly table"),
+        "{r}"
+    );
+    let r = run(&mut s, &mut c, "EVAL \"return redis.pcall('incr','k')\" 0");
+    assert_eq!(r, "-ERR value is not an integer or out of range\r\n");
+    // The script client is not blocked by a blocking command: it is refused in scripts.
+    let r = run(
+        &mut s,
+        &mut c,
+        "EVAL \"return redis.call('blpop','l',0)\" 0",
+    );
+    assert!(
+        r.starts_with("-ERR This Redis command is not allowed from script"),
+        "{r}"
+    );
+}

@@ -1,0 +1,233 @@
+//! Lua scripting against the real binary: a corpus of scripts replayed against a real
+//! redis-server (replies compared byte for byte, in RESP2 and RESP3), and the slow-script mode
+//! with several clients (BUSY replies, SCRIPT KILL, UNKILLABLE, SHUTDOWN NOSAVE).
+
+mod common;
+use common::diff::*;
+use common::*;
+
+/// EVAL/EVALSHA/SCRIPT lines: each is the command's arguments (scripts contain spaces, so the
+/// arguments are given one by one).
+fn script_corpus() -> Vec<Vec<Vec<u8>>> {
+    let eval = |body: &str, rest: &[&str]| -> Vec<Vec<u8>> {
+        let mut v = vec![b"EVAL".to_vec(), body.as_bytes().to_vec()];
+        v.extend(rest.iter().map(|a| a.as_bytes().to_vec()));
+        v
+    };
+    let mut cmds = vec![
+        words("FLUSHALL"),
+        words("SET k v"),
+        words("SET n 10"),
+        words("RPUSH l a b c"),
+        words("HSET h f 1"),
+        eval("return 1", &["0"]),
+        eval("return 'x'", &["0"]),
+        eval("return 3.99", &["0"]),
+        eval("return -3.99", &["0"]),
+        eval("return 0/0", &["0"]),
+        eval("return 1e300", &["0"]),
+        eval("return true", &["0"]),
+        eval("return false", &["0"]),
+        eval("return nil", &["0"]),
+        eval("return {}", &["0"]),
+        eval("return {1,2,3,'ciao',{1,2}}", &["0"]),
+        eval("return {1,2,nil,4}", &["0"]),
+        eval("return {1,false,3}", &["0"]),
+        eval("return {err='My Error'}", &["0"]),
+        eval("return {err='-CODE msg'}", &["0"]),
+        eval("return {ok='fine\r\nline'}", &["0"]),
+        eval("return redis.error_reply('My Error')", &["0"]),
+        eval("return redis.error_reply('-CUSTOM x')", &["0"]),
+        eval("return redis.status_reply('FINE')", &["0"]),
+        eval("return redis.error_reply(1)", &["0"]),
+        eval("return {double=3.5}", &["0"]),
+        eval(
+            "return {KEYS[1],KEYS[2],ARGV[1],ARGV[2]}",
+            &["2", "a", "b", "c", "d"],
+        ),
+        eval("return #ARGV", &["0", "x", "y"]),
+        eval("return redis.call('get',KEYS[1])", &["1", "k"]),
+        eval("return redis.call('get','nosuch')", &["0"]),
+        eval("return redis.call('incr','n')", &["0"]),
+        eval("return redis.call('incr','k')", &["0"]),
+        eval("return redis.pcall('incr','k')", &["0"]),
+        eval("return redis.call('lrange','l',0,-1)", &["0"]),
+        eval("return redis.call('hgetall','h')", &["0"]),
+        eval("return redis.call('ping')", &["0"]),
+        eval("return redis.call('nosuchcommand')", &["0"]),
+        eval("return redis.call('get')", &["0"]),
+        eval("return redis.call()", &["0"]),
+        eval("return redis.call('set','x',{})", &["0"]),
+        eval("return redis.call('eval','return 1','0')", &["0"]),
+        eval("return redis.call('set','f',3.5)", &["0"]),
+        eval("return redis.call('get','f')", &["0"]),
+        eval("return redis.call('set','big',12345678901234567)", &["0"]),
+        eval("return redis.call('get','big')", &["0"]),
+        eval("local t = redis.call('type','k') return t.ok", &["0"]),
+        eval("return redis.sha1hex('Pizza & Mandolino')", &["0"]),
+        eval("return redis.sha1hex()", &["0"]),
+        eval("return nosuchglobal", &["0"]),
+        eval("newglobal = 1", &["0"]),
+        eval("redis.call = 1", &["0"]),
+        eval("string.x = 1", &["0"]),
+        eval("setmetatable(_G, {})", &["0"]),
+        eval("print('x')", &["0"]),
+        eval("loadfile('x')", &["0"]),
+        eval(
+            "return loadstring(string.dump(function() return 1 end))()",
+            &["0"],
+        ),
+        eval("return pcall(function() error('boom') end)", &["0"]),
+        eval(
+            "local ok, e = pcall(redis.call, 'incr', 'k') return {tostring(ok), e}",
+            &["0"],
+        ),
+        eval("error('plain')", &["0"]),
+        eval("error({err='tabled'})", &["0"]),
+        eval("return redis.setresp(4)", &["0"]),
+        eval("return redis.set_repl(99)", &["0"]),
+        eval("return redis.log(redis.LOG_WARNING)", &["0"]),
+        eval("return redis.REDIS_VERSION", &["0"]),
+        eval("return redis.REDIS_VERSION_NUM", &["0"]),
+        eval("return {math.random(), math.random(100)}", &["0"]),
+        eval("return tostring(1/3)", &["0"]),
+        eval("return string.format('%d-%s', 7, 'x')", &["0"]),
+        eval("return table.concat({1,2,3}, ',')", &["0"]),
+        eval("syntax error here", &["0"]),
+        eval("return 1", &["-1"]),
+        eval("return 1", &["2", "a"]),
+        eval("return 1", &["x"]),
+        eval(
+            "#!lua flags=no-writes\nreturn redis.call('set','k','v')",
+            &["0"],
+        ),
+        eval(
+            "#!lua flags=no-writes\nreturn redis.call('get','k')",
+            &["0"],
+        ),
+        eval("#!lua flags=bogus\nreturn 1", &["0"]),
+        eval("#!lua name=x\nreturn 1", &["0"]),
+        eval("#!perl\nreturn 1", &["0"]),
+        eval("#!lua", &["0"]),
+        eval("\n\nreturn redis.call('incr','k')", &["0"]),
+        words("SCRIPT LOAD return\\s'loaded'"),
+        words("EVALSHA 2f31ba2bb6d6a0f42cc159d2e2dad55440778de3 0"),
+        words("EVALSHA 2F31BA2BB6D6A0F42CC159D2E2DAD55440778DE3 0"),
+        words("EVALSHA ffffffffffffffffffffffffffffffffffffffff 0"),
+        words("EVALSHA short 0"),
+        words(
+            "SCRIPT EXISTS 2f31ba2bb6d6a0f42cc159d2e2dad55440778de3 ffffffffffffffffffffffffffffffffffffffff",
+        ),
+        words("SCRIPT FLUSH BAD"),
+        words("SCRIPT FLUSH ASYNC"),
+        words("SCRIPT EXISTS 2f31ba2bb6d6a0f42cc159d2e2dad55440778de3"),
+        words("SCRIPT KILL"),
+        words("SCRIPT LOAD"),
+        words("SCRIPT NOSUCH"),
+        words("EVAL_RO return\\sredis.call('get','k') 0"),
+        words("EVAL_RO return\\sredis.call('set','k','w') 0"),
+        words("EVAL_RO #!lua\nreturn\\s1 0"),
+        words("MULTI"),
+        eval("return redis.call('incr','n')", &["0"]),
+        words("EXEC"),
+        words("GET n"),
+    ];
+    // Booleans and maps read differently once the script asks for RESP3.
+    cmds.push(eval(
+        "redis.setresp(3) return {redis.call('hgetall','h'), redis.call('exists','k') == 1}",
+        &["0"],
+    ));
+    cmds.push(eval(
+        "redis.setresp(3) return {map={a=1}, set={b=true}, double=1.5}",
+        &["0"],
+    ));
+    cmds
+}
+
+#[test]
+fn script_corpus_matches_redis() {
+    let Some((_r, _f, mut p)) = start_pair() else {
+        return;
+    };
+    p.run(&script_corpus());
+}
+
+#[test]
+fn script_corpus_matches_redis_in_resp3() {
+    let Some((_r, _f, mut p)) = start_pair() else {
+        return;
+    };
+    p.run(&[words("HELLO 3")]);
+    p.run(&script_corpus());
+}
+
+/// Read replies from `c` until one is an error starting with `prefix` (a state another client
+/// is about to reach), sending `args` each time.
+fn until_error(c: &mut Conn, args: &[&str], prefix: &str) -> String {
+    loop {
+        if let Reply::Error(e) = c.cmd(args)
+            && e.starts_with(prefix)
+        {
+            return e;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn slow_script_answers_busy_and_can_be_killed() {
+    let srv = start_forkv(&["--busy-reply-threshold", "20"]);
+    let mut a = srv.conn();
+    let mut b = srv.conn();
+    a.cmd(&["SET", "k", "before"]);
+    a.send(&["EVAL", "while true do end", "0"]);
+    let busy = until_error(&mut b, &["GET", "k"], "BUSY");
+    assert_eq!(
+        busy,
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    );
+    // A transaction started meanwhile is refused as a whole once a command in it got BUSY.
+    assert_eq!(b.cmd(&["MULTI"]), status("OK"));
+    assert!(b.cmd(&["INCR", "k"]).is_error());
+    // A third client connecting now is served too (accepts go on).
+    let mut c = srv.conn();
+    assert!(c.cmd(&["PING"]).is_error());
+    assert_eq!(c.cmd(&["SCRIPT", "KILL"]), status("OK"));
+    match a.read() {
+        Reply::Error(e) => assert!(
+            e.starts_with("ERR Script killed by user with SCRIPT KILL..."),
+            "{e}"
+        ),
+        other => panic!("script reply {other:?}"),
+    }
+    match b.cmd(&["EXEC"]) {
+        Reply::Error(e) => assert!(e.starts_with("EXECABORT"), "{e}"),
+        other => panic!("EXEC reply {other:?}"),
+    }
+    assert_eq!(b.cmd(&["GET", "k"]), bulk("before"));
+    assert_eq!(a.cmd(&["PING"]), status("PONG"));
+    assert_eq!(
+        c.cmd(&["SCRIPT", "KILL"]),
+        err("NOTBUSY No scripts in execution right now.")
+    );
+}
+
+#[test]
+fn a_script_that_wrote_cannot_be_killed_but_shutdown_nosave_stops_it() {
+    let mut srv = start_forkv(&["--busy-reply-threshold", "20"]);
+    let mut a = srv.conn();
+    let mut b = srv.conn();
+    a.send(&["EVAL", "redis.call('set','w','1') while true do end", "0"]);
+    until_error(&mut b, &["PING"], "BUSY");
+    match b.cmd(&["SCRIPT", "KILL"]) {
+        Reply::Error(e) => assert!(e.starts_with("UNKILLABLE"), "{e}"),
+        other => panic!("SCRIPT KILL reply {other:?}"),
+    }
+    match b.cmd(&["SHUTDOWN"]) {
+        Reply::Error(e) => assert!(e.starts_with("BUSY"), "{e}"),
+        other => panic!("SHUTDOWN reply {other:?}"),
+    }
+    b.send(&["SHUTDOWN", "NOSAVE"]);
+    let status = srv.wait_exit().expect("server exits");
+    assert!(status.success(), "{status:?}");
+}
