@@ -181,6 +181,7 @@ fn hundreds_of_children_under_allocation_logging_and_panics_never_hang() {
                     now_ms: 0,
                     used_mem: 0,
                     key_save_delay: 0,
+                    function_libraries: Vec::new(),
                 },
                 &mut |k| ctx.progress(k),
             )

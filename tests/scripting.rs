@@ -231,3 +231,147 @@ fn a_script_that_wrote_cannot_be_killed_but_shutdown_nosave_stops_it() {
     let status = srv.wait_exit().expect("server exits");
     assert!(status.success(), "{status:?}");
 }
+
+/// FUNCTION and FCALL lines, compared with redis-server like the script corpus.
+fn function_corpus() -> Vec<Vec<Vec<u8>>> {
+    let cmd =
+        |parts: &[&str]| -> Vec<Vec<u8>> { parts.iter().map(|p| p.as_bytes().to_vec()).collect() };
+    let load = |code: &str| cmd(&["FUNCTION", "LOAD", code]);
+    vec![
+        words("FUNCTION FLUSH"),
+        load(
+            "#!lua name=lib1\nredis.register_function('f1', function(keys, args) return {keys[1], args[1]} end)",
+        ),
+        load("#!lua name=lib1\nredis.register_function('f1', function() return 1 end)"),
+        cmd(&[
+            "FUNCTION",
+            "LOAD",
+            "REPLACE",
+            "#!lua name=lib1\nredis.register_function('f1', function(keys, args) return {keys[1], args[1], #keys} end)",
+        ]),
+        cmd(&["FUNCTION", "LOAD", "BOGUS", "#!lua name=x\n"]),
+        cmd(&["FUNCTION", "LOAD", "REPLACE"]),
+        words("FCALL f1 1 k a"),
+        words("FCALL f1 0"),
+        words("FCALL f1 2 k"),
+        words("FCALL f1 -1"),
+        words("FCALL f1 x"),
+        words("FCALL nosuch 0"),
+        words("FCALL_RO f1 0"),
+        load(
+            "#!lua name=lib2\nredis.register_function{function_name='ro', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads'}",
+        ),
+        load(
+            "#!lua name=lib3\nredis.register_function{function_name='w', callback=function(keys) return redis.call('set', keys[1], 'x') end}",
+        ),
+        words("FCALL_RO ro 1 k"),
+        words("FCALL_RO w 1 k"),
+        words("FCALL w 1 k"),
+        words("FCALL_RO ro 1 k"),
+        load(
+            "#!lua name=lib4\nredis.register_function{function_name='bad', callback=function(keys) return redis.call('set', keys[1], 'x') end, flags={'no-writes'}}",
+        ),
+        words("FCALL bad 1 k"),
+        load("#!lua name=dup\nredis.register_function('f1', function() return 1 end)"),
+        load("#!lua name=e1\nreturn 1"),
+        load("#!lua name=e2\nstring.len('x')"),
+        load("#!lua name=e3\nredis.call('ping')"),
+        load(
+            "#!lua name=e4\nredis.register_function('a', function() end) redis.register_function('a', function() end)",
+        ),
+        load("#!lua name=e5\nredis.register_function('a-b', function() end)"),
+        load("#!lua name=e6\nredis.register_function('a')"),
+        load(
+            "#!lua name=e7\nredis.register_function{function_name='a', callback=function() end, flags={'bogus'}}",
+        ),
+        load(
+            "#!lua name=e8\nredis.register_function{function_name='a', callback=function() end, other=1}",
+        ),
+        load("#!lua name=e9\nredis.register_function{callback=function() end}"),
+        load("#!lua name=e10\nerror('boom')"),
+        load("#!lua name=e11\nsyntax error"),
+        load("#!lua name=e12 name=x\n"),
+        load("#!lua foo=bar\n"),
+        load("#!lua\n"),
+        load("#!python name=p\n"),
+        load("#!lua name=b-ad\n"),
+        load("no shebang"),
+        load(
+            "#!lua name=e13\nlocal function f() return 1 end redis.register_function('ff', f) return redis.setresp(3)",
+        ),
+        load("#!lua name=e14\nx = 1"),
+        words("FUNCTION LIST"),
+        words("FUNCTION LIST WITHCODE LIBRARYNAME lib2"),
+        words("FUNCTION LIST LIBRARYNAME"),
+        words("FUNCTION LIST BOGUS"),
+        words("FUNCTION STATS"),
+        words("FUNCTION DELETE lib3"),
+        words("FUNCTION DELETE lib3"),
+        words("FCALL w 1 k"),
+        words("FUNCTION KILL"),
+        words("FUNCTION FLUSH BAD"),
+        words("FUNCTION RESTORE bad"),
+        words("FUNCTION RESTORE x BADPOLICY"),
+        words("FUNCTION NOSUCH"),
+        words("FUNCTION FLUSH"),
+        words("FUNCTION LIST"),
+    ]
+}
+
+#[test]
+fn function_corpus_matches_redis() {
+    let Some((_r, _f, mut p)) = start_pair() else {
+        return;
+    };
+    p.run(&function_corpus());
+}
+
+#[test]
+fn function_dump_restores_on_redis_and_back() {
+    // A DUMP payload from one server restores on the other, both ways.
+    let Some((_r, _f, mut p)) = start_pair() else {
+        return;
+    };
+    let code =
+        "#!lua name=moved\nredis.register_function('mv', function(keys, args) return args[1] end)";
+    let load = vec![
+        b"FUNCTION".to_vec(),
+        b"LOAD".to_vec(),
+        code.as_bytes().to_vec(),
+    ];
+    p.run(&[words("FUNCTION FLUSH"), load]);
+    let from_redis = p.redis.cmd(&["FUNCTION", "DUMP"]);
+    let from_forkv = p.forkv.cmd(&["FUNCTION", "DUMP"]);
+    let (Reply::Bulk(rd), Reply::Bulk(fd)) = (&from_redis, &from_forkv) else {
+        panic!("DUMP replies {from_redis:?} {from_forkv:?}");
+    };
+    for (conn, payload) in [(&mut p.forkv, rd), (&mut p.redis, fd)] {
+        assert_eq!(
+            conn.cmd_bytes(&[b"FUNCTION", b"RESTORE", payload, b"FLUSH"]),
+            status("OK")
+        );
+        assert_eq!(conn.cmd(&["FCALL", "mv", "0", "ok"]), bulk("ok"));
+        match conn.cmd_bytes(&[b"FUNCTION", b"RESTORE", payload]) {
+            Reply::Error(e) => assert_eq!(e, "ERR Library moved already exists"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn functions_survive_a_restart_through_the_rdb_file() {
+    let srv = start_forkv(&[]);
+    let mut c = srv.conn();
+    let code = "#!lua name=kept\nredis.register_function('k1', function() return 'still here' end)";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", code]), bulk("kept"));
+    assert_eq!(c.cmd(&["SAVE"]), status("OK"));
+    let dir = srv.kill9_keep_dir();
+    let srv = start_forkv_in(dir, &[]);
+    let mut c = srv.conn();
+    assert_eq!(c.cmd(&["FCALL", "k1", "0"]), bulk("still here"));
+    // FLUSHALL keeps libraries; FUNCTION FLUSH removes them.
+    c.cmd(&["FLUSHALL"]);
+    assert_eq!(c.cmd(&["FCALL", "k1", "0"]), bulk("still here"));
+    assert_eq!(c.cmd(&["FUNCTION", "FLUSH"]), status("OK"));
+    assert_eq!(c.cmd(&["FCALL", "k1", "0"]), err("ERR Function not found"));
+}

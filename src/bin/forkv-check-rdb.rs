@@ -56,6 +56,13 @@ fn check<R: std::io::Read>(r: &mut RdbReader<R>) -> Result<(), forkv::persist::r
                 println!("[offset {at}] Selecting DB ID {n}");
             }
             Item::ResizeDb(k, e) => println!("[offset {at}] Resize DB: {k} keys, {e} expires"),
+            Item::Function(code) => {
+                let first = code.split(|&b| b == b'\n').next().unwrap_or_default();
+                println!(
+                    "[offset {at}] Function library: {}",
+                    String::from_utf8_lossy(first)
+                );
+            }
             Item::EmptyKey(k) => {
                 empty += 1;
                 println!(

@@ -7,6 +7,7 @@ pub mod command_cmd;
 pub mod config_cmd;
 pub mod connection;
 pub mod debug;
+pub mod function_cmd;
 pub mod hashes;
 pub mod keys;
 pub mod lists;

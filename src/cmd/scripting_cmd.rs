@@ -3,7 +3,7 @@
 use super::{NOT_INT, eq_ic, reply_help};
 use crate::net::client::Client;
 use crate::resp::parse_i64;
-use crate::scripting::run::ScriptCall;
+use crate::scripting::run::{ScriptCall, Target};
 use crate::server::Server;
 
 const NOSCRIPT: &str = "-NOSCRIPT No matching script. Please use EVAL.";
@@ -31,28 +31,18 @@ fn eval_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], by_sha: bool, 
         c.out.error(NOSCRIPT);
         return;
     }
-    let Some(numkeys) = parse_i64(args[2]) else {
-        c.out.error(NOT_INT);
+    let Some(split) = keys_end(c, args, NOT_INT) else {
         return;
     };
-    if numkeys > (args.len() - 3) as i64 {
-        c.out
-            .error("Number of keys can't be greater than number of args");
-        return;
-    }
-    if numkeys < 0 {
-        c.out.error("Number of keys can't be negative");
-        return;
-    }
     let sha = if by_sha {
         let sha = String::from_utf8_lossy(args[1]).to_ascii_lowercase();
-        if !srv.scripting.scripts.contains_key(&sha) {
+        if !srv.scripting.eval.scripts.contains_key(&sha) {
             c.out.error(NOSCRIPT);
             return;
         }
         sha
     } else {
-        match srv.scripting.create(args[1]) {
+        match srv.scripting.eval.create(args[1]) {
             Ok(sha) => sha,
             Err(msg) => {
                 c.out.error(&msg);
@@ -60,16 +50,35 @@ fn eval_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], by_sha: bool, 
             }
         }
     };
-    let split = 3 + numkeys as usize;
-    srv.run_eval(
+    srv.run_script(
         c,
         ScriptCall {
-            sha: &sha,
+            target: Target::Eval { sha: &sha },
             keys: &args[3..split],
             args: &args[split..],
             read_only,
+            command: args,
         },
     );
+}
+
+/// Where the keys of an EVAL/FCALL line end (they start at 3), from its numkeys; None once
+/// the error was sent (`bad_number` when numkeys is not an integer).
+pub fn keys_end(c: &mut Client, args: &[&[u8]], bad_number: &str) -> Option<usize> {
+    let Some(numkeys) = parse_i64(args[2]) else {
+        c.out.error(bad_number);
+        return None;
+    };
+    if numkeys > (args.len() - 3) as i64 {
+        c.out
+            .error("Number of keys can't be greater than number of args");
+        return None;
+    }
+    if numkeys < 0 {
+        c.out.error("Number of keys can't be negative");
+        return None;
+    }
+    Some(3 + numkeys as usize)
 }
 
 pub fn script_exists(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
@@ -77,7 +86,7 @@ pub fn script_exists(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     for a in &args[2..] {
         let sha = String::from_utf8_lossy(a).to_ascii_lowercase();
         c.out
-            .int(i64::from(srv.scripting.scripts.contains_key(&sha)));
+            .int(i64::from(srv.scripting.eval.scripts.contains_key(&sha)));
     }
 }
 
@@ -93,9 +102,9 @@ pub fn script_flush(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         c.out.error("SCRIPT FLUSH only support SYNC|ASYNC option");
         return;
     }
-    match crate::scripting::ScriptEngine::new() {
-        Ok(engine) => {
-            srv.scripting = engine;
+    match crate::scripting::EvalScripts::new() {
+        Ok(eval) => {
+            srv.scripting.eval = eval;
             c.out.ok();
         }
         Err(e) => c.out.error(&format!("initialising Lua: {e}")),
@@ -103,7 +112,7 @@ pub fn script_flush(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
 }
 
 pub fn script_load(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    match srv.scripting.create(args[2]) {
+    match srv.scripting.eval.create(args[2]) {
         Ok(sha) => c.out.bulk(sha.as_bytes()),
         Err(msg) => c.out.error(&msg),
     }

@@ -27,6 +27,8 @@ pub struct SaveOptions {
     /// rdb-key-save-delay: microseconds to sleep after each key (tests slow saves with it);
     /// negative: sleep 1 µs with probability 1/-n.
     pub key_save_delay: i64,
+    /// The code of every FUNCTION library (saved before the databases, as Redis does).
+    pub function_libraries: Vec<Vec<u8>>,
 }
 
 fn key_delay(us: i64, n: u64) {
@@ -48,6 +50,9 @@ pub fn write_keyspace<W: Write>(
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<u64> {
     w.standard_aux(o.now_ms / 1000, o.used_mem, false)?;
+    for code in &o.function_libraries {
+        w.function_library(code)?;
+    }
     let clock = lru_clock(o.now_ms);
     let mut keys = 0u64;
     for (i, db) in dbs.iter().enumerate() {
@@ -126,6 +131,8 @@ pub struct Loader<R: Read> {
     pub done: bool,
     /// Replace keys that already exist (DEBUG RELOAD MERGE) instead of refusing the file.
     pub allow_dup: bool,
+    /// FUNCTION libraries read so far (their code), for the server to load at the end.
+    pub function_libraries: Vec<Vec<u8>>,
 }
 
 impl Loader<std::io::BufReader<std::fs::File>> {
@@ -157,6 +164,7 @@ impl<R: Read> Loader<R> {
             used_mem_hint: 0,
             done: false,
             allow_dup: false,
+            function_libraries: Vec::new(),
         }
     }
 
@@ -217,6 +225,7 @@ impl<R: Read> Loader<R> {
                     }
                     log_aux(&k, &v);
                 }
+                Item::Function(code) => self.function_libraries.push(code),
                 Item::EmptyKey(k) => {
                     self.stats.empty_skipped += 1;
                     if self.stats.empty_skipped <= 10 {
@@ -333,6 +342,7 @@ mod tests {
             now_ms: 1_700_000_000_000,
             used_mem: 0,
             key_save_delay: 0,
+            function_libraries: Vec::new(),
         }
     }
 

@@ -209,15 +209,7 @@ pub fn redis_table(lua: &Lua) -> mlua::Result<Table> {
             Ok(t)
         })?,
     )?;
-    r.raw_set("log", lua.create_function(log)?)?;
-    for (name, level) in [
-        ("LOG_DEBUG", 0),
-        ("LOG_VERBOSE", 1),
-        ("LOG_NOTICE", 2),
-        ("LOG_WARNING", 3),
-    ] {
-        r.raw_set(name, level)?;
-    }
+    add_log_and_version(lua, &r)?;
     r.raw_set(
         "setresp",
         lua.create_function(|lua, args: Variadic<Value>| {
@@ -306,9 +298,34 @@ pub fn redis_table(lua: &Lua) -> mlua::Result<Table> {
     r.raw_set("breakpoint", lua.create_function(|_, ()| Ok(false))?)?;
     r.raw_set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
     r.raw_set("replicate_commands", lua.create_function(|_, ()| Ok(true))?)?;
+    Ok(r)
+}
+
+/// The `redis` table library code sees while FUNCTION LOAD runs it.
+pub fn load_redis_table(lua: &Lua) -> mlua::Result<Table> {
+    let r = lua.create_table()?;
+    r.raw_set(
+        "register_function",
+        lua.create_function(super::functions::register_function)?,
+    )?;
+    add_log_and_version(lua, &r)?;
+    Ok(r)
+}
+
+/// redis.log with its levels, and the version fields (both APIs have them).
+fn add_log_and_version(lua: &Lua, r: &Table) -> mlua::Result<()> {
+    r.raw_set("log", lua.create_function(log)?)?;
+    for (name, level) in [
+        ("LOG_DEBUG", 0),
+        ("LOG_VERBOSE", 1),
+        ("LOG_NOTICE", 2),
+        ("LOG_WARNING", 3),
+    ] {
+        r.raw_set(name, level)?;
+    }
     r.raw_set("REDIS_VERSION", crate::server::VERSION)?;
     r.raw_set("REDIS_VERSION_NUM", version_num(crate::server::VERSION))?;
-    Ok(r)
+    Ok(())
 }
 
 /// 0x00MMmmpp of "M.m.p" (redis.REDIS_VERSION_NUM).
@@ -332,7 +349,15 @@ type Raising = mlua::Result<Value>;
 
 /// Raise Redis's `{err="ERR <msg>"}` table (luaPushError + lua_error).
 fn raise(lua: &Lua, msg: &str) -> Raising {
-    Err(raise_table(lua, convert::error_table(lua, msg.as_bytes())?))
+    Err(raise_error(lua, msg))
+}
+
+/// The error that raises Redis's `{err="ERR <msg>"}` table.
+pub fn raise_error(lua: &Lua, msg: &str) -> mlua::Error {
+    match convert::error_table(lua, msg.as_bytes()) {
+        Ok(t) => raise_table(lua, t),
+        Err(e) => e,
+    }
 }
 
 /// Raise `t` as the error value. mlua raises Rust errors as its own userdata, so the table

@@ -1,15 +1,18 @@
-//! Lua scripting: EVAL/EVALSHA and the script cache, as Redis 7.0 runs them.
+//! Lua scripting: EVAL/EVALSHA with the script cache, and FUNCTION/FCALL, as Redis 7.0 runs them.
 //!
-//! One Lua 5.1 state serves every client (scripts run one at a time on the main thread). The
-//! state is built by `ScriptEngine::new` (standard libraries, the `redis` API, the sandbox of
-//! `sandbox.lua`) and replaced whole by SCRIPT FLUSH.
+//! A Lua 5.1 state serves every client (scripts run one at a time on the main thread); as in
+//! Redis, EVAL scripts and FUNCTION libraries each have their own. A state is built by
+//! `LuaVm::new` (standard libraries, the `redis` API, the sandbox of `sandbox.lua`); SCRIPT
+//! FLUSH replaces EVAL's whole.
 //!
 //! - `api.rs`: the `redis.*` functions and the link from a running script back to the server.
 //! - `convert.rs`: command replies to Lua values and back.
+//! - `functions.rs`: FUNCTION libraries (their own Lua state) and their RDB form.
 //! - `run.rs`: running a script (checks, effects, the busy-script mode) and its commands.
 
 pub mod api;
 pub mod convert;
+pub mod functions;
 pub mod run;
 
 use crate::net::client::Client;
@@ -67,24 +70,154 @@ pub struct RunState {
     pub repl: i64,
     /// The calling client's slot: its input waits until the script ends.
     pub caller_slot: u32,
+    /// The command that runs the script (FUNCTION STATS shows it).
+    pub command: Vec<Vec<u8>>,
 }
 
-pub struct ScriptEngine {
+/// One sandboxed Lua state. EVAL scripts get one and functions another, as in Redis, so
+/// SCRIPT FLUSH and FUNCTION FLUSH do not touch each other.
+pub struct LuaVm {
     pub lua: Lua,
-    /// The protected environment scripts run in (see sandbox.lua).
+    /// The protected environment code runs in (see sandbox.lua).
     env: Table,
-    /// sandbox.lua's runner: xpcall of a script function under `handler`.
+    /// sandbox.lua's runner: xpcall of a function under `handler`.
     runner: Function,
     handler: Function,
+    /// Switches what `redis` means in `env`: the library-loading API or the full one.
+    set_loading: Function,
+    /// Runs since the last incremental GC step.
+    runs_since_gc: u32,
+}
+
+impl LuaVm {
+    pub fn new() -> mlua::Result<LuaVm> {
+        let lua = Lua::new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+            LuaOptions::default(),
+        )?;
+        let redis = api::redis_table(&lua)?;
+        let load_redis = api::load_redis_table(&lua)?;
+        let (random, randomseed) = api::random_functions(&lua)?;
+        let caught_error = lua.create_function(api::caught_error)?;
+        let (env, runner, set_loading): (Table, Function, Function) = lua
+            .load(include_str!("sandbox.lua"))
+            .set_name("=forkv")
+            .call((redis, load_redis, caught_error, random, randomseed))?;
+        let handler = lua.create_function(api::error_handler)?;
+        Ok(LuaVm {
+            lua,
+            env,
+            runner,
+            handler,
+            set_loading,
+            runs_since_gc: 0,
+        })
+    }
+
+    /// Compile `code` as chunk `name` in the protected environment; errors as Lua words them.
+    pub fn compile(&self, code: &[u8], name: &str) -> Result<Function, String> {
+        self.lua
+            .load(code)
+            .set_name(name)
+            .set_environment(self.env.clone())
+            .into_function()
+            .map_err(|e| api::error_text(&e))
+    }
+
+    /// Make `redis` the library-loading API (FUNCTION LOAD) or the full API again.
+    pub fn set_loading(&self, loading: bool) -> mlua::Result<()> {
+        self.set_loading.call(loading)
+    }
+
+    /// What running code needs, held apart from the VM (which belongs to the server the
+    /// script's callbacks use meanwhile).
+    pub fn invoker(&self) -> Invoker {
+        Invoker {
+            runner: self.runner.clone(),
+            handler: self.handler.clone(),
+        }
+    }
+
+    /// Bytes the Lua state holds.
+    pub fn memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+
+    /// Redis calls Lua's GC for a few steps every 50 runs instead of letting a full cycle
+    /// land on one of them.
+    pub fn gc_tick(&mut self) {
+        self.runs_since_gc += 1;
+        if self.runs_since_gc >= 50 {
+            self.runs_since_gc = 0;
+            for _ in 0..50 {
+                if self.lua.gc_step().unwrap_or(true) {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// EVAL's Lua state and script cache (replaced whole by SCRIPT FLUSH).
+pub struct EvalScripts {
+    pub vm: LuaVm,
     /// SHA1 (lower-case hex) → script.
     pub scripts: HashMap<String, Script>,
     /// Bytes of the cached script bodies and their names (used_memory_scripts_eval).
     pub scripts_bytes: usize,
+}
+
+impl EvalScripts {
+    pub fn new() -> mlua::Result<EvalScripts> {
+        Ok(EvalScripts {
+            vm: LuaVm::new()?,
+            scripts: HashMap::new(),
+            scripts_bytes: 0,
+        })
+    }
+
+    /// Compile `body` and cache it under its SHA1 (a cached body is not compiled again).
+    /// Errors are the reply text Redis gives.
+    pub fn create(&mut self, body: &[u8]) -> Result<String, String> {
+        let sha = sha1hex(body);
+        if self.scripts.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let (flags, shebang_len) = shebang_flags(body)?;
+        let func = self
+            .vm
+            .compile(&body[shebang_len..], "@user_script")
+            .map_err(|e| format!("Error compiling script (new function): {e}"))?;
+        self.scripts_bytes += body.len() + sha.len();
+        self.scripts.insert(
+            sha.clone(),
+            Script {
+                body: body.to_vec(),
+                flags,
+                func,
+            },
+        );
+        Ok(sha)
+    }
+}
+
+pub struct ScriptEngine {
+    pub eval: EvalScripts,
+    pub functions: functions::Libraries,
     pub run: Option<RunState>,
     /// The client scripts run commands through (taken out while a command runs).
     pub client: Option<Box<Client>>,
-    /// Scripts run since the last incremental GC step.
-    runs_since_gc: u32,
+}
+
+impl ScriptEngine {
+    pub fn new() -> mlua::Result<ScriptEngine> {
+        Ok(ScriptEngine {
+            eval: EvalScripts::new()?,
+            functions: functions::Libraries::new()?,
+            run: None,
+            client: Some(Box::new(Client::new_script())),
+        })
+    }
 }
 
 /// Runs script functions under the error handler (see `ScriptEngine::invoker`).
@@ -141,94 +274,6 @@ pub fn shebang_flags(body: &[u8]) -> Result<(u32, usize), String> {
         }
     }
     Ok((flags, end))
-}
-
-impl ScriptEngine {
-    pub fn new() -> mlua::Result<ScriptEngine> {
-        let lua = Lua::new_with(
-            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
-            LuaOptions::default(),
-        )?;
-        let redis = api::redis_table(&lua)?;
-        let (random, randomseed) = api::random_functions(&lua)?;
-        let caught_error = lua.create_function(api::caught_error)?;
-        let (env, runner): (Table, Function) = lua
-            .load(include_str!("sandbox.lua"))
-            .set_name("=forkv")
-            .call((redis, caught_error, random, randomseed))?;
-        let handler = lua.create_function(api::error_handler)?;
-        Ok(ScriptEngine {
-            lua,
-            env,
-            runner,
-            handler,
-            scripts: HashMap::new(),
-            scripts_bytes: 0,
-            run: None,
-            client: Some(Box::new(Client::new_script())),
-            runs_since_gc: 0,
-        })
-    }
-
-    /// Compile `body` and cache it under its SHA1 (a cached body is not compiled again).
-    /// Errors are the reply text Redis gives.
-    pub fn create(&mut self, body: &[u8]) -> Result<String, String> {
-        let sha = sha1hex(body);
-        if self.scripts.contains_key(&sha) {
-            return Ok(sha);
-        }
-        let (flags, shebang_len) = shebang_flags(body)?;
-        let func = self
-            .lua
-            .load(&body[shebang_len..])
-            .set_name("@user_script")
-            .set_environment(self.env.clone())
-            .into_function()
-            .map_err(|e| {
-                format!(
-                    "Error compiling script (new function): {}",
-                    api::error_text(&e)
-                )
-            })?;
-        self.scripts_bytes += body.len() + sha.len();
-        self.scripts.insert(
-            sha.clone(),
-            Script {
-                body: body.to_vec(),
-                flags,
-                func,
-            },
-        );
-        Ok(sha)
-    }
-
-    /// Bytes the Lua state holds (used_memory_lua).
-    pub fn lua_memory(&self) -> usize {
-        self.lua.used_memory()
-    }
-
-    /// What running a script needs, held apart from the engine (which belongs to the server
-    /// the script's callbacks use meanwhile).
-    pub fn invoker(&self) -> Invoker {
-        Invoker {
-            runner: self.runner.clone(),
-            handler: self.handler.clone(),
-        }
-    }
-
-    /// Redis calls Lua's GC for a few steps every 50 scripts instead of letting a full cycle
-    /// land on one of them.
-    pub fn gc_tick(&mut self) {
-        self.runs_since_gc += 1;
-        if self.runs_since_gc >= 50 {
-            self.runs_since_gc = 0;
-            for _ in 0..50 {
-                if self.lua.gc_step().unwrap_or(true) {
-                    break;
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -18,13 +18,21 @@ pub const BUSY_EVAL: &str =
 pub const BUSY_FUNCTION: &str =
     "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
+/// What runs: a cached EVAL script or a FUNCTION.
+pub enum Target<'a> {
+    Eval { sha: &'a str },
+    Function { name: &'a str },
+}
+
 /// What the caller asked to run.
 pub struct ScriptCall<'a> {
-    pub sha: &'a str,
+    pub target: Target<'a>,
     pub keys: &'a [&'a [u8]],
     pub args: &'a [&'a [u8]],
-    /// EVAL_RO / EVALSHA_RO.
+    /// EVAL_RO / EVALSHA_RO / FCALL_RO.
     pub read_only: bool,
+    /// The whole command line.
+    pub command: &'a [&'a [u8]],
 }
 
 impl Server {
@@ -38,13 +46,26 @@ impl Server {
         })
     }
 
-    /// Run cached script `call.sha` for client `c`, writing its reply to `c`.
-    pub fn run_eval(&mut self, c: &mut Client, call: ScriptCall) {
-        let Some(script) = self.scripting.scripts.get(call.sha) else {
-            return;
+    /// Run a cached script or a function for client `c`, writing its reply to `c`.
+    pub fn run_script(&mut self, c: &mut Client, call: ScriptCall) {
+        let eng = &self.scripting;
+        let (script_flags, func, vm, name, eval_mode) = match call.target {
+            Target::Eval { sha } => {
+                let Some(s) = eng.eval.scripts.get(sha) else {
+                    return;
+                };
+                (s.flags, s.func.clone(), &eng.eval.vm, sha, true)
+            }
+            Target::Function { name } => {
+                let Some(f) = eng.functions.function(name) else {
+                    return;
+                };
+                (f.flags, f.func.clone(), &eng.functions.vm, name, false)
+            }
         };
-        let script_flags = script.flags;
-        let func = script.func.clone();
+        let lua = vm.lua.clone();
+        let invoker = vm.invoker();
+        let name = name.to_string();
         if let Err(msg) = self.script_may_run(script_flags, call.read_only) {
             c.out.error(msg);
             return;
@@ -52,8 +73,8 @@ impl Server {
         let compat = script_flags & script_flags::COMPAT != 0;
         self.scripting.run = Some(RunState {
             started: Instant::now(),
-            name: call.sha.to_string(),
-            eval_mode: true,
+            name,
+            eval_mode,
             read_only: call.read_only || (!compat && script_flags & script_flags::NO_WRITES != 0),
             allow_oom: !compat && script_flags & script_flags::ALLOW_OOM != 0,
             oom_at_start: self.oom_at_command_start,
@@ -62,17 +83,26 @@ impl Server {
             killed: false,
             repl: super::REPL_AOF | super::REPL_REPLICA,
             caller_slot: c.slot,
+            command: call.command.iter().map(|a| a.to_vec()).collect(),
         });
         if let Some(sc) = self.scripting.client.as_mut() {
             sc.db = c.db;
             sc.out.resp = 2;
             sc.out.buf.clear();
         }
-        let lua = self.scripting.lua.clone();
         let result = (|| -> mlua::Result<mlua::MultiValue> {
-            let globals = lua.globals();
-            globals.raw_set("KEYS", string_array(&lua, call.keys)?)?;
-            globals.raw_set("ARGV", string_array(&lua, call.args)?)?;
+            let keys = string_array(&lua, call.keys)?;
+            let args = string_array(&lua, call.args)?;
+            // EVAL scripts read KEYS and ARGV as globals; functions get them as arguments.
+            let mut params = mlua::MultiValue::new();
+            if eval_mode {
+                let globals = lua.globals();
+                globals.raw_set("KEYS", keys)?;
+                globals.raw_set("ARGV", args)?;
+            } else {
+                params.push_back(Value::Table(keys));
+                params.push_back(Value::Table(args));
+            }
             if self.cfg.int(P::BusyReplyThreshold) > 0 {
                 lua.set_hook(
                     HookTriggers::new().every_nth_instruction(HOOK_PERIOD),
@@ -82,11 +112,10 @@ impl Server {
             // The script's commands leave as one unit (MULTI/EXEC around several), as a
             // transaction's do, and blocking commands do not block inside it.
             let in_exec = std::mem::replace(&mut self.in_exec, true);
-            let invoker = self.scripting.invoker();
             let r = {
                 // From here until the guard drops only the script's callbacks reach the server.
                 let _current = api::CurrentServer::enter(self as *mut Server);
-                invoker.call(&func, mlua::MultiValue::new())
+                invoker.call(&func, params)
             };
             self.in_exec = in_exec;
             r
@@ -108,14 +137,18 @@ impl Server {
             }
             Err(e) => c.out.error(&format!(
                 "Error running script {}, {:.100}",
-                call.sha,
+                run.as_ref().map_or("", |r| r.name.as_str()),
                 api::error_text(&e)
             )),
         }
         if run.is_some_and(|r| r.timed_out) {
             log::warn!("Slow script finished; serving clients again.");
         }
-        self.scripting.gc_tick();
+        if eval_mode {
+            self.scripting.eval.vm.gc_tick();
+        } else {
+            self.scripting.functions.vm.gc_tick();
+        }
         // The script's effects were propagated; EVAL itself is not (preventCommandPropagation).
         c.suppress_propagation = true;
     }

@@ -6,11 +6,16 @@
 -- Redis's "Script attempted to access nonexistent global variable" error. The raw-access
 -- builtins are wrapped so that they cannot go around a proxy.
 --
--- Arguments: the `redis` table the host built, the host's function that turns a caught error
--- into what pcall returns, and the host's math.random / math.randomseed. Returns the environment scripts run in and the
--- function the host calls to run one.
+-- While a FUNCTION library loads, `redis` is the loading API (register_function, log, ...) and
+-- no other global exists, as in Redis; the functions it registers see the full API when they
+-- run later.
+--
+-- Arguments: the `redis` table the host built, the loading-time one, the host's function that
+-- turns a caught error into what pcall returns, and the host's math.random / math.randomseed.
+-- Returns the environment code runs in, the function the host calls to run some, and the
+-- switch for loading mode.
 
-local redis_api, caught_error, random, randomseed = ...
+local redis_api, load_redis_api, caught_error, random, randomseed = ...
 
 local G = _G
 local error, type, tostring, select, unpack = error, type, tostring, select, unpack
@@ -39,18 +44,10 @@ local function readonly()
     error('Attempt to modify a readonly table', 2)
 end
 
-local function protect(real, on_missing)
+-- A read-only view of `real`; `index` replaces plain reads through to it.
+local function protect(real, index)
     local proxy = {}
-    local index = real
-    if on_missing then
-        index = function(_, k)
-            local v = rawget(real, k)
-            if v == nil then
-                on_missing(k)
-            end
-            return v
-        end
-    end
+    index = index or real
     local meta_view = setmetatable({}, {
         __index = { __index = index, __newindex = readonly },
         __newindex = readonly,
@@ -160,8 +157,30 @@ for name, v in pairs(G) do
     end
 end
 
-env = protect(G, missing_global)
+local loading = false
+-- Like Redis's, the loading-time `redis` table raises on a field it does not have.
+local load_globals = {
+    redis = protect(load_redis_api, function(_, k)
+        local v = rawget(load_redis_api, k)
+        if v == nil then
+            missing_global(k)
+        end
+        return v
+    end),
+}
+
+env = protect(G, function(_, k)
+    local v = rawget(loading and load_globals or G, k)
+    if v == nil then
+        missing_global(k)
+    end
+    return v
+end)
 rawset(G, '_G', env)
+
+local function set_loading(on)
+    loading = on
+end
 
 -- Run one script function under the host's message handler.
 local function run(f, handler, ...)
@@ -175,4 +194,4 @@ local function run(f, handler, ...)
     end, handler)
 end
 
-return env, run
+return env, run, set_loading

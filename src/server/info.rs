@@ -169,8 +169,11 @@ impl Server {
                 let peak = crate::alloc::peak_memory() as u64;
                 let rss = crate::alloc::rss_bytes() as u64;
                 let total = total_system_memory();
-                let lua = self.scripting.lua_memory() as u64;
-                let scripts = self.scripting.scripts_bytes as u64;
+                let lua = self.scripting.eval.vm.memory() as u64;
+                let scripts = self.scripting.eval.scripts_bytes as u64;
+                let funcs = &self.scripting.functions;
+                let vm_functions = funcs.vm.memory() as u64;
+                let functions_bytes = funcs.code_bytes() as u64;
                 let frag = if used > 0 {
                     rss as f64 / used as f64
                 } else {
@@ -178,7 +181,7 @@ impl Server {
                 };
                 let _ = write!(
                     s,
-                    "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{}\r\nused_memory_vm_eval:{}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{}\r\nnumber_of_cached_scripts:{}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:libc\r\n",
+                    "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{}\r\nused_memory_vm_eval:{}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nused_memory_vm_functions:{}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:libc\r\n",
                     used,
                     bytes_human(used),
                     rss,
@@ -196,9 +199,15 @@ impl Server {
                     lua,
                     bytes_human(lua),
                     scripts,
-                    self.scripting.scripts.len(),
-                    scripts,
-                    bytes_human(scripts),
+                    self.scripting.eval.scripts.len(),
+                    funcs.function_count(),
+                    funcs.libs.len(),
+                    vm_functions,
+                    lua + vm_functions,
+                    bytes_human(lua + vm_functions),
+                    functions_bytes,
+                    scripts + functions_bytes,
+                    bytes_human(scripts + functions_bytes),
                     self.cfg.int(P::Maxmemory),
                     bytes_human(self.cfg.int(P::Maxmemory) as u64),
                     self.cfg.enum_name(P::MaxmemoryPolicy),

@@ -134,6 +134,13 @@ impl Server {
             now_ms: now_ms(),
             used_mem: crate::alloc::used_memory() as u64,
             key_save_delay: self.cfg.int(P::RdbKeySaveDelay),
+            function_libraries: self
+                .scripting
+                .functions
+                .libs
+                .values()
+                .map(|l| l.code.clone())
+                .collect(),
         }
     }
 
@@ -437,6 +444,12 @@ impl Server {
             return Ok(false);
         }
         self.loading = false;
+        self.scripting
+            .functions
+            .restore(&st.loader.function_libraries, true, false)
+            .map_err(|e| {
+                format!("Fatal error loading the DB: Failed loading library: {e}. Exiting.")
+            })?;
         let s = st.loader.stats.clone();
         if s.empty_skipped > 0 {
             log::warn!(
@@ -474,6 +487,11 @@ impl Server {
             .step(&mut self.dbs, now, u64::MAX, &stamp, 0)
             .map_err(|e| e.to_string())?
         {}
+        // DEBUG RELOAD replaces the libraries with the file's; MERGE keeps the others.
+        self.scripting
+            .functions
+            .restore(&loader.function_libraries, true, !merge)
+            .map_err(|e| format!("Failed loading library: {e}"))?;
         self.rdb.last_load = loader.stats.clone();
         Ok(())
     }

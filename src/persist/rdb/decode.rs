@@ -79,6 +79,8 @@ pub enum Item {
     SelectDb(u64),
     ResizeDb(u64, u64),
     Entry(Entry),
+    /// A FUNCTION library: its code, shebang line included.
+    Function(Vec<u8>),
     /// A key whose value was empty (Redis skips these with a warning).
     EmptyKey(Vec<u8>),
     /// The end, checksum verified (or absent / disabled in the file).
@@ -386,8 +388,9 @@ impl<R: Read> RdbReader<R> {
                 opcode::MODULE_AUX => {
                     return err(at, "module auxiliary data is not supported (no modules)");
                 }
-                opcode::FUNCTION | opcode::FUNCTION2 => {
-                    return err(at, "function libraries are not supported");
+                opcode::FUNCTION2 => return Ok(Item::Function(self.string()?)),
+                opcode::FUNCTION => {
+                    return err(at, "Pre-GA function format not supported");
                 }
                 opcode::SLOT_INFO => {
                     // Cluster slot sizes (7.4): hints only.
@@ -772,6 +775,25 @@ pub fn verify_dump_payload(p: &[u8]) -> Option<&[u8]> {
     c.copy_from_slice(&p[p.len() - 8..]);
     let crc = u64::from_le_bytes(c);
     (crc64::update(0, &p[..p.len() - 8]) == crc).then_some(&p[..body_end])
+}
+
+/// The libraries of a verified FUNCTION DUMP payload body, or FUNCTION RESTORE's error text.
+pub fn function_records(body: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
+    let mut r = RdbReader::new(body, LoadLimits::defaults());
+    let mut out = Vec::new();
+    while r.offset() < body.len() as u64 {
+        match r.byte() {
+            Ok(opcode::FUNCTION2) => {}
+            Ok(opcode::FUNCTION) => return Err("Pre-GA function format not supported".into()),
+            Ok(_) => return Err("given type is not a function".into()),
+            Err(_) => return Err("can not read data type".into()),
+        }
+        match r.string() {
+            Ok(code) => out.push(code),
+            Err(_) => return Err("failed loading the given functions payload".into()),
+        }
+    }
+    Ok(out)
 }
 
 /// Decode a verified DUMP payload body into a value (None: bad format or empty).

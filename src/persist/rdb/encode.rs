@@ -174,6 +174,12 @@ impl<W: Write> RdbWriter<W> {
         self.raw(format!("REDIS{RDB_VERSION:04}").as_bytes())
     }
 
+    /// A FUNCTION library record (RDB_OPCODE_FUNCTION2 and the library's code).
+    pub fn function_library(&mut self, code: &[u8]) -> io::Result<()> {
+        self.byte(opcode::FUNCTION2)?;
+        self.string(code)
+    }
+
     pub fn aux(&mut self, key: &str, val: &[u8]) -> io::Result<()> {
         self.byte(opcode::AUX)?;
         self.string(key.as_bytes())?;
