@@ -240,13 +240,14 @@ pub fn keys_with_flags(def: &CommandDef, call: &[&[u8]]) -> Vec<(usize, &'static
         };
         return vec![(1, flags)];
     }
-    // SORT's destination follows a STORE keyword (Redis's sortGetKeys).
+    // SORT's destination follows the last STORE keyword (Redis's sortGetKeys).
     if def.name == "sort" && def.parent.is_none() {
         out.push((1, &["RO", "access"]));
+        let mut store = None;
         let mut i = 2;
         while i + 1 < call.len() {
             if eq_ic(call[i], "store") {
-                out.push((i + 1, &["OW", "update"]));
+                store = Some(i + 1);
                 i += 1;
             } else if eq_ic(call[i], "limit") {
                 i += 2;
@@ -254,6 +255,9 @@ pub fn keys_with_flags(def: &CommandDef, call: &[&[u8]]) -> Vec<(usize, &'static
                 i += 1;
             }
             i += 1;
+        }
+        if let Some(s) = store {
+            out.push((s, &["OW", "update"]));
         }
         return out;
     }
@@ -322,8 +326,17 @@ fn call_keys<'a>(
     let def = call_def(srv, c, call)?;
     let keys = keys_with_flags(def, call);
     if keys.is_empty() {
-        c.out.error("The command has no key arguments");
-        return None;
+        // Redis's commandGetKeys: a command that never takes keys, one whose keys are all
+        // optional (EVAL with numkeys 0), and a line where the keys cannot be found.
+        let takes_keys = !def.key_specs.is_empty() || def.name == "sort";
+        if !takes_keys {
+            c.out.error("The command has no key arguments");
+            return None;
+        }
+        if def.flags & crate::cmd::flags::NO_MANDATORY_KEYS == 0 {
+            c.out.error("Invalid arguments specified for command");
+            return None;
+        }
     }
     Some(keys.into_iter().map(|(i, f)| (call[i], f)).collect())
 }

@@ -54,6 +54,8 @@ pub mod flags {
     pub const PROTECTED: u32 = 1 << 17;
     pub const TOUCHES_ARBITRARY_KEYS: u32 = 1 << 18;
     pub const SENTINEL: u32 = 1 << 19;
+    /// The command's key arguments may all be absent (EVAL with numkeys 0).
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 20;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -69,7 +71,8 @@ pub mod flags {
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
-        (MAY_REPLICATE, "may_replicate"),
+        // (MAY_REPLICATE is not shown: Redis hides it on purpose.)
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
         (SENTINEL, "sentinel"),
         (NO_MULTI, "no_multi"),
         (MOVABLEKEYS, "movablekeys"),

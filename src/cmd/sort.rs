@@ -115,8 +115,8 @@ fn sort_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], readonly: bool
             }
         },
     };
-    if dontsort && is_set && store.is_some() {
-        // Storing a set's members needs a deterministic order.
+    if dontsort && is_set && (store.is_some() || c.is_script) {
+        // Storing a set's members, or giving them to a script, needs a deterministic order.
         dontsort = false;
         alpha = true;
         by = None;

@@ -1595,6 +1595,7 @@ pub static COMMANDS: &[CommandDef] = &[
         flags: flags::NOSCRIPT
             | flags::SKIP_MONITOR
             | flags::MAY_REPLICATE
+            | flags::NO_MANDATORY_KEYS
             | flags::STALE
             | flags::MOVABLEKEYS,
         acl: &["scripting"],
@@ -1622,6 +1623,7 @@ pub static COMMANDS: &[CommandDef] = &[
         flags: flags::NOSCRIPT
             | flags::SKIP_MONITOR
             | flags::MAY_REPLICATE
+            | flags::NO_MANDATORY_KEYS
             | flags::STALE
             | flags::MOVABLEKEYS,
         acl: &["scripting"],
@@ -1648,6 +1650,7 @@ pub static COMMANDS: &[CommandDef] = &[
         arity: -3,
         flags: flags::NOSCRIPT
             | flags::SKIP_MONITOR
+            | flags::NO_MANDATORY_KEYS
             | flags::STALE
             | flags::READONLY
             | flags::MOVABLEKEYS,
@@ -1675,6 +1678,7 @@ pub static COMMANDS: &[CommandDef] = &[
         arity: -3,
         flags: flags::NOSCRIPT
             | flags::SKIP_MONITOR
+            | flags::NO_MANDATORY_KEYS
             | flags::STALE
             | flags::READONLY
             | flags::MOVABLEKEYS,
@@ -1703,6 +1707,7 @@ pub static COMMANDS: &[CommandDef] = &[
         flags: flags::NOSCRIPT
             | flags::SKIP_MONITOR
             | flags::MAY_REPLICATE
+            | flags::NO_MANDATORY_KEYS
             | flags::STALE
             | flags::MOVABLEKEYS,
         acl: &["scripting"],
@@ -1729,6 +1734,7 @@ pub static COMMANDS: &[CommandDef] = &[
         arity: -3,
         flags: flags::NOSCRIPT
             | flags::SKIP_MONITOR
+            | flags::NO_MANDATORY_KEYS
             | flags::STALE
             | flags::READONLY
             | flags::MOVABLEKEYS,

@@ -102,6 +102,8 @@ pub struct Client {
     pub blocked: Option<Box<crate::server::blocking::Blocked>>,
     /// A command CLIENT PAUSE held, to run before the rest of the input once released.
     pub postponed_argv: Option<Vec<Vec<u8>>>,
+    /// The client scripts run their commands through (Redis's CLIENT_SCRIPT).
+    pub is_script: bool,
 }
 
 impl Client {
@@ -171,6 +173,7 @@ impl Client {
             multi: None,
             blocked: None,
             postponed_argv: None,
+            is_script: false,
         }
     }
 
@@ -179,6 +182,7 @@ impl Client {
     pub fn new_script() -> Client {
         let mut c = Client::with_fd(0, u32::MAX, 0, None, "lua".into(), String::new(), 0);
         c.authenticated = true;
+        c.is_script = true;
         c
     }
 

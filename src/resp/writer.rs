@@ -13,6 +13,9 @@ pub struct Out {
     /// Pub/sub frames written by the running command (start, end): they reach the client even
     /// when its replies are off, as Redis's CLIENT_PUSHING allows.
     pub push_frames: Vec<(usize, usize)>,
+    /// An error reply was written that errorstats must not count (see
+    /// `error_counted_elsewhere`); the command still failed.
+    pub failed_uncounted: bool,
 }
 
 /// Format a double as Redis's `%.17g` (through libc so that every digit matches).
@@ -50,6 +53,7 @@ impl Out {
             resp: 2,
             errors: Vec::new(),
             push_frames: Vec::new(),
+            failed_uncounted: false,
         }
     }
 
@@ -74,17 +78,28 @@ impl Out {
     /// An error reply, as addReplyError: a message that starts with `-` carries its own code
     /// (`-WRONGTYPE ...`), any other gets `-ERR `. CR/LF become spaces so the protocol stays intact.
     pub fn error(&mut self, msg: &str) {
-        let body = match msg.strip_prefix('-') {
+        let code = self.error_text(msg);
+        self.errors.push(code);
+    }
+
+    /// An error reply whose error was already counted where it happened (a script passing on
+    /// the error of a command it ran): the command still counts as failed, errorstats do not
+    /// count it again (Redis's ERR_REPLY_FLAG_NO_STATS_UPDATE).
+    pub fn error_counted_elsewhere(&mut self, msg: &str) {
+        self.error_text(msg);
+        self.failed_uncounted = true;
+    }
+
+    /// Write an error reply; returns its code.
+    fn error_text(&mut self, msg: &str) -> String {
+        let (code, body) = match msg.strip_prefix('-') {
             Some(rest) => {
                 self.buf.push(b'-');
-                self.errors
-                    .push(rest.split(' ').next().unwrap_or("ERR").to_string());
-                rest
+                (rest.split(' ').next().unwrap_or("ERR").to_string(), rest)
             }
             None => {
                 self.buf.extend_from_slice(b"-ERR ");
-                self.errors.push("ERR".to_string());
-                msg
+                ("ERR".to_string(), msg)
             }
         };
         for &c in body.as_bytes() {
@@ -92,6 +107,7 @@ impl Out {
                 .push(if c == b'\r' || c == b'\n' { b' ' } else { c });
         }
         self.buf.extend_from_slice(b"\r\n");
+        code
     }
 
     pub fn int(&mut self, v: i64) {

@@ -78,6 +78,7 @@ fn command_args(args: &[Value]) -> Option<Vec<Vec<u8>>> {
 pub fn command(lua: &Lua, args: Variadic<Value>, raise_errors: bool) -> Raising {
     let fail = |msg: &str| {
         let t = convert::error_table(lua, msg.as_bytes())?;
+        convert::mark_counted(&t)?;
         if raise_errors {
             Err(raise_table(lua, t))
         } else {
@@ -111,6 +112,28 @@ pub fn command(lua: &Lua, args: Variadic<Value>, raise_errors: bool) -> Raising 
 /// The message handler scripts run under (Redis's `__redis__err__handler`): the error as a
 /// table `{err=...}` plus the source and line of the innermost script frame that raised it.
 pub fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
+    // Level 0 is this handler; the first frame of script code (not C, not the sandbox) is
+    // where the error comes from.
+    let mut place: Option<(String, String, Option<usize>)> = None;
+    for level in 1..64 {
+        let Some(found) = lua.inspect_stack(level, |d| {
+            let src = d.source();
+            if src.what == "C" || src.source.as_deref() == Some("=forkv") {
+                return None;
+            }
+            Some((
+                src.source.map(|s| s.into_owned()).unwrap_or_default(),
+                src.short_src.map(|s| s.into_owned()).unwrap_or_default(),
+                d.current_line(),
+            ))
+        }) else {
+            break;
+        };
+        if found.is_some() {
+            place = found;
+            break;
+        }
+    }
     let raised = match &err {
         Value::Error(e) => raised_table(lua, e),
         _ => None,
@@ -120,7 +143,12 @@ pub fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
         Value::Table(t) => t,
         other => {
             let text = match &other {
-                Value::Error(e) => error_text(e),
+                // A host function failed the way a C function's luaL_error does: the message
+                // says where in the script the call was.
+                Value::Error(e) => match &place {
+                    Some((_, short, Some(line))) => format!("{short}:{line}: {}", error_text(e)),
+                    _ => error_text(e),
+                },
                 Value::String(s) => s.to_string_lossy(),
                 Value::Nil => "nil".to_string(),
                 Value::Boolean(b) => b.to_string(),
@@ -133,27 +161,10 @@ pub fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
             t
         }
     };
-    // Level 0 is this handler; the first frame of script code (not C, not the sandbox) is
-    // where the error comes from.
-    for level in 1..64 {
-        let Some(found) = lua.inspect_stack(level, |d| {
-            let src = d.source();
-            if src.what == "C" || src.source.as_deref() == Some("=forkv") {
-                return None;
-            }
-            Some((
-                src.source.map(|s| s.into_owned()).unwrap_or_default(),
-                d.current_line(),
-            ))
-        }) else {
-            break;
-        };
-        if let Some((source, line)) = found {
-            t.raw_set("source", source)?;
-            if let Some(l) = line {
-                t.raw_set("line", l)?;
-            }
-            break;
+    if let Some((source, _, line)) = place {
+        t.raw_set("source", source)?;
+        if let Some(l) = line {
+            t.raw_set("line", l)?;
         }
     }
     Ok(t)

@@ -44,6 +44,19 @@ fn trim_crlf(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// Mark an error table as already counted in errorstats (the command that failed counted it):
+/// Redis's `ignore_error_stats_update` field.
+pub fn mark_counted(t: &Table) -> mlua::Result<()> {
+    t.raw_set("ignore_error_stats_update", true)
+}
+
+fn is_counted(t: &Table) -> bool {
+    matches!(
+        t.raw_get::<Value>("ignore_error_stats_update"),
+        Ok(Value::Boolean(true))
+    )
+}
+
 /// Reads one reply from RESP bytes written by the server itself (so well formed).
 struct ReplyReader<'a> {
     buf: &'a [u8],
@@ -96,7 +109,9 @@ impl<'a> ReplyReader<'a> {
                 let s = self.line();
                 let mut msg = b"-".to_vec();
                 msg.extend_from_slice(s);
-                Value::Table(error_table(lua, &msg)?)
+                let t = error_table(lua, &msg)?;
+                mark_counted(&t)?;
+                Value::Table(t)
             }
             b':' => Value::Number(self.int() as f64),
             b'$' => {
@@ -208,7 +223,8 @@ fn map_crlf(s: &[u8]) -> Vec<u8> {
 
 /// What a table that stands for a special reply holds.
 enum Special {
-    Error(Vec<u8>),
+    /// The message, and whether errorstats already counted it.
+    Error(Vec<u8>, bool),
     Status(Vec<u8>),
     Double(f64),
     BigNumber(Vec<u8>),
@@ -219,7 +235,7 @@ enum Special {
 
 fn special(t: &Table) -> Option<Special> {
     if let Ok(Value::String(s)) = t.raw_get::<Value>("err") {
-        return Some(Special::Error(s.as_bytes().to_vec()));
+        return Some(Special::Error(s.as_bytes().to_vec(), is_counted(t)));
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
         return Some(Special::Status(s.as_bytes().to_vec()));
@@ -277,10 +293,15 @@ fn to_reply(out: &mut Out, v: &Value, script_resp: u8, depth: usize) {
         Value::Integer(i) => out.int(*i),
         Value::Number(n) => out.int(lua_number_to_i64(*n)),
         Value::Table(t) => match special(t) {
-            Some(Special::Error(msg)) => {
+            Some(Special::Error(msg, counted)) => {
                 let mut m = b"-".to_vec();
                 m.extend_from_slice(&msg);
-                out.error(&String::from_utf8_lossy(&m));
+                let m = String::from_utf8_lossy(&m);
+                if counted {
+                    out.error_counted_elsewhere(&m);
+                } else {
+                    out.error(&m);
+                }
             }
             Some(Special::Status(s)) => out.simple(&String::from_utf8_lossy(&map_crlf(&s))),
             Some(Special::Double(d)) => out.double(d),

@@ -40,8 +40,9 @@ struct LoadDeadline(Option<Instant>);
 pub struct Libraries {
     pub vm: LuaVm,
     pub libs: BTreeMap<String, Library>,
-    /// Function name → library name.
-    pub by_function: HashMap<String, String>,
+    /// Lower-case function name → (library name, function name): FCALL finds functions
+    /// whatever their case, as Redis's function index does.
+    pub by_function: HashMap<String, (String, String)>,
 }
 
 /// Library and function names: letters, digits and underscores, at least one.
@@ -94,7 +95,7 @@ impl Libraries {
     }
 
     pub fn function(&self, name: &str) -> Option<&FunctionDef> {
-        let lib = self.by_function.get(name)?;
+        let (lib, name) = self.by_function.get(&name.to_ascii_lowercase())?;
         self.libs.get(lib)?.functions.get(name)
     }
 
@@ -175,9 +176,15 @@ impl Libraries {
         replace: bool,
         timeout: Option<Duration>,
     ) -> Result<String, String> {
-        // The name is checked before the code runs, as Redis does.
-        let (_, name, _) = library_metadata(code)?;
-        if valid_name(name.as_bytes()) && self.libs.contains_key(&name) && !replace {
+        // Name, engine and existence are checked before the code runs, as Redis does.
+        let (engine, name, _) = library_metadata(code)?;
+        if !valid_name(name.as_bytes()) {
+            return Err(BAD_NAME.into());
+        }
+        if !engine.eq_ignore_ascii_case("lua") {
+            return Err(format!("Engine '{engine}' not found"));
+        }
+        if self.libs.contains_key(&name) && !replace {
             return Err(format!("Library '{name}' already exists"));
         }
         let lib = self.create(code, timeout)?;
@@ -198,7 +205,7 @@ impl Libraries {
         }
         for l in &new {
             for f in l.functions.keys() {
-                if let Some(owner) = self.by_function.get(f)
+                if let Some((owner, _)) = self.by_function.get(&f.to_ascii_lowercase())
                     && !displaced.contains(owner)
                 {
                     return Err(format!("Function {f} already exists"));
@@ -210,7 +217,8 @@ impl Libraries {
         }
         for l in new {
             for f in l.functions.keys() {
-                self.by_function.insert(f.clone(), l.name.clone());
+                self.by_function
+                    .insert(f.to_ascii_lowercase(), (l.name.clone(), f.clone()));
             }
             self.libs.insert(l.name.clone(), l);
         }
@@ -222,7 +230,7 @@ impl Libraries {
             return false;
         };
         for f in lib.functions.keys() {
-            self.by_function.remove(f);
+            self.by_function.remove(&f.to_ascii_lowercase());
         }
         true
     }

@@ -6,11 +6,13 @@
 //! FLUSH replaces EVAL's whole.
 //!
 //! - `api.rs`: the `redis.*` functions and the link from a running script back to the server.
+//! - `bitlib.rs`: the `bit` library.
 //! - `convert.rs`: command replies to Lua values and back.
 //! - `functions.rs`: FUNCTION libraries (their own Lua state) and their RDB form.
 //! - `run.rs`: running a script (checks, effects, the busy-script mode) and its commands.
 
 pub mod api;
+pub mod bitlib;
 pub mod convert;
 pub mod functions;
 pub mod run;
@@ -95,6 +97,7 @@ impl LuaVm {
             StdLib::TABLE | StdLib::STRING | StdLib::MATH,
             LuaOptions::default(),
         )?;
+        lua.globals().raw_set("bit", bitlib::bit_table(&lua)?)?;
         let redis = api::redis_table(&lua)?;
         let load_redis = api::load_redis_table(&lua)?;
         let (random, randomseed) = api::random_functions(&lua)?;

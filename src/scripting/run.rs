@@ -132,7 +132,12 @@ impl Server {
                     convert::lua_to_reply(&mut c.out, &v, resp);
                 } else {
                     let name = run.as_ref().map_or("", |r| r.name.as_str());
-                    c.out.error(&script_error_reply(&v, name));
+                    let (msg, counted) = script_error_reply(&v, name);
+                    if counted {
+                        c.out.error_counted_elsewhere(&msg);
+                    } else {
+                        c.out.error(&msg);
+                    }
                 }
             }
             Err(e) => c.out.error(&format!(
@@ -305,12 +310,14 @@ fn slow_script_hook(lua: &mlua::Lua, _: &mlua::debug::Debug) -> mlua::Result<VmS
         return Ok(VmState::Continue);
     }
     log::warn!("Lua script killed by user with SCRIPT KILL.");
-    lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
-        Err(mlua::Error::runtime(
+    lua.set_hook(HookTriggers::EVERY_LINE, |lua, _| {
+        Err(api::raise_error(
+            lua,
             "Script killed by user with SCRIPT KILL...",
         ))
     })?;
-    Err(mlua::Error::runtime(
+    Err(api::raise_error(
+        lua,
         "Script killed by user with SCRIPT KILL...",
     ))
 }
@@ -323,10 +330,14 @@ fn string_array(lua: &mlua::Lua, items: &[&[u8]]) -> mlua::Result<mlua::Table> {
     Ok(t)
 }
 
-/// The reply for a script that raised `err` (the handler's table): the message, then where.
-fn script_error_reply(err: &Value, name: &str) -> String {
+/// The reply for a script that raised `err` (the handler's table): the message, then where;
+/// and whether errorstats already counted the error.
+fn script_error_reply(err: &Value, name: &str) -> (String, bool) {
     let Value::Table(t) = err else {
-        return format!("Error running script {name}, execution failure");
+        return (
+            format!("Error running script {name}, execution failure"),
+            false,
+        );
     };
     let field = |k: &str| -> Option<String> {
         match t.raw_get::<Value>(k).ok()? {
@@ -341,5 +352,9 @@ fn script_error_reply(err: &Value, name: &str) -> String {
     if let (Some(source), Some(line)) = (field("source"), field("line")) {
         out.push_str(&format!(" script: {name}, on {source}:{line}."));
     }
-    out
+    let counted = matches!(
+        t.raw_get::<Value>("ignore_error_stats_update"),
+        Ok(Value::Boolean(true))
+    );
+    (out, counted)
 }

@@ -393,7 +393,8 @@ impl Server {
             self.feed_monitors(c, def, args);
         }
         self.collect_errors(c);
-        let failed = self.stats.total_error_replies > errors_before;
+        let failed = self.stats.total_error_replies > errors_before
+            || std::mem::take(&mut c.out.failed_uncounted);
         let st = self.stats.command(def);
         st.calls += 1;
         st.usec += usec;
