@@ -118,6 +118,47 @@ fn script_corpus() -> Vec<Vec<Vec<u8>>> {
         words("COMMAND GETKEYS FCALL f 1 k"),
         words("COMMAND GETKEYS SORT abc STORE x STORE y STORE z"),
         words("COMMAND GETKEYS PING"),
+        eval(
+            r#"return cjson.encode({1, 2, 'x', {a = {true, false}}})"#,
+            &["0"],
+        ),
+        eval(r#"return cjson.encode({})"#, &["0"]),
+        eval(r#"return cjson.encode({[1] = 1, [3] = 3})"#, &["0"]),
+        eval(r#"return cjson.encode({[1] = 1, [30] = 3})"#, &["0"]),
+        eval(
+            r#"return cjson.encode({0.1, 1/3, -0, 1e300, 123456789012345})"#,
+            &["0"],
+        ),
+        eval(r#"return cjson.encode('a/b"\n\1\127é')"#, &["0"]),
+        eval(r#"return cjson.encode(1/0)"#, &["0"]),
+        eval(r#"return cjson.encode(redis.call)"#, &["0"]),
+        eval(r#"local t = {} t[1] = t return cjson.encode(t)"#, &["0"]),
+        eval(
+            r#"return cjson.encode(cjson.decode('{"k":[1,2,{"x":null}]}'))"#,
+            &["0"],
+        ),
+        eval(
+            r#"return table.concat(cjson.decode("[0.0, -5e3, -1, 0.3e-3, 1023.2, 0e10]"), " ")"#,
+            &["0"],
+        ),
+        eval(
+            r#"return cjson.decode('"\\u00e9\\ud83d\\ude00\\n"')"#,
+            &["0"],
+        ),
+        eval(r#"return cjson.decode('[1,')"#, &["0"]),
+        eval(r#"return cjson.decode('{1:2}')"#, &["0"]),
+        eval(r#"return cjson.decode('[1] x')"#, &["0"]),
+        eval(r#"return cjson.decode('"abc')"#, &["0"]),
+        eval(r#"return cjson.decode('[1 2]')"#, &["0"]),
+        eval(r#"return cjson.decode('{"a" 1}')"#, &["0"]),
+        eval(r#"return cjson.decode('')"#, &["0"]),
+        eval(r#"return cjson.decode(string.rep('[', 1001))"#, &["0"]),
+        eval(r#"return cjson.decode()"#, &["0"]),
+        eval(
+            r#"return {cjson.decode('true'), cjson.decode('12'), cjson.decode('"s"')}"#,
+            &["0"],
+        ),
+        eval(r#"cjson.encode = nil"#, &["0"]),
         eval("syntax error here", &["0"]),
         eval("return 1", &["-1"]),
         eval("return 1", &["2", "a"]),
@@ -235,6 +276,42 @@ fn slow_script_answers_busy_and_can_be_killed() {
         c.cmd(&["SCRIPT", "KILL"]),
         err("NOTBUSY No scripts in execution right now.")
     );
+}
+
+#[test]
+fn a_kill_is_not_swallowed_by_pcall_in_a_script_or_a_function() {
+    let srv = start_forkv(&["--busy-reply-threshold", "20"]);
+    let mut a = srv.conn();
+    let mut b = srv.conn();
+    let body = "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end";
+    let lib = format!("#!lua name=spin\nredis.register_function('spin', function() {body} end)");
+    assert_eq!(a.cmd(&["FUNCTION", "LOAD", &lib]), bulk("spin"));
+    for (run, kill) in [
+        (vec!["EVAL", body, "0"], "SCRIPT"),
+        (vec!["FCALL", "spin", "0"], "FUNCTION"),
+    ] {
+        a.send(&run);
+        until_error(&mut b, &["PING"], "BUSY");
+        // The other kind of kill is refused with the BUSY text naming the right one.
+        let wrong = if kill == "SCRIPT" {
+            "FUNCTION"
+        } else {
+            "SCRIPT"
+        };
+        match b.cmd(&[wrong, "KILL"]) {
+            Reply::Error(e) => assert!(e.starts_with("BUSY"), "{e}"),
+            other => panic!("{wrong} KILL reply {other:?}"),
+        }
+        assert_eq!(b.cmd(&[kill, "KILL"]), status("OK"));
+        match a.read() {
+            Reply::Error(e) => assert!(
+                e.contains("Script killed by user with SCRIPT KILL..."),
+                "{e}"
+            ),
+            other => panic!("script reply {other:?}"),
+        }
+        assert_eq!(b.cmd(&["PING"]), status("PONG"));
+    }
 }
 
 #[test]

@@ -6,13 +6,14 @@
 //! FLUSH replaces EVAL's whole.
 //!
 //! - `api.rs`: the `redis.*` functions and the link from a running script back to the server.
-//! - `bitlib.rs`: the `bit` library.
+//! - `bitlib.rs`, `cjson.rs`: the `bit` and `cjson` libraries.
 //! - `convert.rs`: command replies to Lua values and back.
 //! - `functions.rs`: FUNCTION libraries (their own Lua state) and their RDB form.
 //! - `run.rs`: running a script (checks, effects, the busy-script mode) and its commands.
 
 pub mod api;
 pub mod bitlib;
+pub mod cjson;
 pub mod convert;
 pub mod functions;
 pub mod run;
@@ -98,6 +99,7 @@ impl LuaVm {
             LuaOptions::default(),
         )?;
         lua.globals().raw_set("bit", bitlib::bit_table(&lua)?)?;
+        lua.globals().raw_set("cjson", cjson::cjson_table(&lua)?)?;
         let redis = api::redis_table(&lua)?;
         let load_redis = api::load_redis_table(&lua)?;
         let (random, randomseed) = api::random_functions(&lua)?;

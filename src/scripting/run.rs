@@ -192,10 +192,12 @@ impl Server {
             Ok(d) => {
                 self.stats.count_error("ERR");
                 self.stats.command(d).rejected_calls += 1;
+                self.errors_accounted = self.stats.total_error_replies;
                 return Err("Wrong number of args calling Redis command from script".into());
             }
             Err(_) => {
                 self.stats.count_error("ERR");
+                self.errors_accounted = self.stats.total_error_replies;
                 return Err("Unknown Redis command called from script".into());
             }
         };
@@ -206,6 +208,7 @@ impl Server {
                 .unwrap_or("ERR");
             srv.stats.count_error(code);
             srv.stats.command(def).rejected_calls += 1;
+            srv.errors_accounted = srv.stats.total_error_replies;
             Err(msg.to_string())
         };
         if def.flags & flags::NOSCRIPT != 0 {
@@ -303,19 +306,25 @@ impl Server {
 }
 
 /// The count hook: look at the clock, serve clients once the script is slow, stop a killed
-/// script (and keep stopping it on every line, so a pcall cannot swallow the kill).
-fn slow_script_hook(lua: &mlua::Lua, _: &mlua::debug::Debug) -> mlua::Result<VmState> {
+/// script.
+fn slow_script_hook(lua: &mlua::Lua, d: &mlua::debug::Debug) -> mlua::Result<VmState> {
     let go_on = api::with_server(|srv| srv.script_interrupt()).unwrap_or(true);
     if go_on {
         return Ok(VmState::Continue);
     }
     log::warn!("Lua script killed by user with SCRIPT KILL.");
-    lua.set_hook(HookTriggers::EVERY_LINE, |lua, _| {
-        Err(api::raise_error(
-            lua,
-            "Script killed by user with SCRIPT KILL...",
-        ))
-    })?;
+    // From now on every instruction of script code raises the kill again, so a pcall in the
+    // script cannot swallow it.
+    lua.set_hook(HookTriggers::new().every_nth_instruction(1), killed_hook)?;
+    killed_hook(lua, d)
+}
+
+/// Raise the kill error, except inside the sandbox's own code (its runner must be able to
+/// hand the error back to the server); the next script instruction raises it.
+fn killed_hook(lua: &mlua::Lua, d: &mlua::debug::Debug) -> mlua::Result<VmState> {
+    if d.source().source.as_deref() == Some("=forkv") {
+        return Ok(VmState::Continue);
+    }
     Err(api::raise_error(
         lua,
         "Script killed by user with SCRIPT KILL...",

@@ -296,6 +296,7 @@ impl Server {
             watches: Default::default(),
             in_exec: false,
             busy_deferred: Vec::new(),
+            errors_accounted: 0,
             oom_at_command_start: false,
             scripting: crate::scripting::ScriptEngine::new()
                 .map_err(|e| format!("initialising Lua: {e}"))?,

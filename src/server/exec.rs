@@ -369,7 +369,9 @@ impl Server {
     pub fn call(&mut self, c: &mut Client, def: &'static CommandDef, args: &[&[u8]]) {
         c.last_cmd = Some(def);
         c.argv_mem = args.iter().map(|a| a.len()).sum();
-        let errors_before = self.stats.total_error_replies;
+        // Errors counted from here on are this command's, unless a command it runs (a script's)
+        // claims them first (Redis's prev_err_count).
+        self.errors_accounted = self.stats.total_error_replies;
         let dirty_before = self.dirty;
         let start = Instant::now();
         self.running_write = def.flags & flags::WRITE != 0;
@@ -393,8 +395,9 @@ impl Server {
             self.feed_monitors(c, def, args);
         }
         self.collect_errors(c);
-        let failed = self.stats.total_error_replies > errors_before
+        let failed = self.stats.total_error_replies > self.errors_accounted
             || std::mem::take(&mut c.out.failed_uncounted);
+        self.errors_accounted = self.stats.total_error_replies;
         let st = self.stats.command(def);
         st.calls += 1;
         st.usec += usec;

@@ -134,6 +134,9 @@ pub struct Server {
     pub busy_deferred: Vec<crate::io::ring::Completion>,
     /// Used memory was over maxmemory when the running command was checked (scripts keep it).
     pub oom_at_command_start: bool,
+    /// total_error_replies when the running command's errors were last attributed (a script's
+    /// commands claim their own errors, so the script does not fail for them).
+    pub errors_accounted: u64,
     /// Lua: the state, the script cache, the running script.
     pub scripting: crate::scripting::ScriptEngine,
     pub blocking: blocking::BlockingState,

@@ -399,3 +399,41 @@ fn script_errors_name_the_script_and_line() {
         "{r}"
     );
 }
+
+#[test]
+fn a_scripts_command_errors_are_counted_once_and_fail_the_script_only_when_passed_on() {
+    let mut s = test_server();
+    let mut c = test_client();
+    let stat = |s: &mut Server, name: &[u8]| {
+        let def = s.cmds.lookup(name).unwrap();
+        let st = s.stats.command(def);
+        (st.calls, st.failed_calls, st.rejected_calls)
+    };
+    // Caught with pcall: SELECT failed, the script did not.
+    run(
+        &mut s,
+        &mut c,
+        "EVAL \"redis.pcall('select',99) return 1\" 0",
+    );
+    assert_eq!(s.stats.total_error_replies, 1);
+    assert_eq!(stat(&mut s, b"select"), (1, 1, 0));
+    assert_eq!(stat(&mut s, b"eval"), (1, 0, 0));
+    // Passed on: the script failed too, and the error is still counted once.
+    let r = run(&mut s, &mut c, "EVAL \"return redis.call('select',99)\" 0");
+    assert!(r.starts_with("-ERR DB index is out of range"), "{r}");
+    assert_eq!(s.stats.total_error_replies, 2);
+    assert_eq!(stat(&mut s, b"select"), (2, 2, 0));
+    assert_eq!(stat(&mut s, b"eval"), (2, 1, 0));
+    // Refused before running (read-only script): rejected, not failed, counted once.
+    run(
+        &mut s,
+        &mut c,
+        "EVAL_RO \"return redis.call('set','k','v')\" 0",
+    );
+    assert_eq!(s.stats.total_error_replies, 3);
+    assert_eq!(stat(&mut s, b"set"), (0, 0, 1));
+    assert_eq!(stat(&mut s, b"eval_ro"), (1, 1, 0));
+    // A command after them starts clean.
+    run(&mut s, &mut c, "PING");
+    assert_eq!(stat(&mut s, b"ping"), (1, 0, 0));
+}
