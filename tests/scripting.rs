@@ -159,6 +159,29 @@ fn script_corpus() -> Vec<Vec<Vec<u8>>> {
             &["0"],
         ),
         eval(r#"cjson.encode = nil"#, &["0"]),
+        eval(
+            r#"local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end
+               return {hex(cmsgpack.pack(0.1, 1.5, -1099511627776, 5, -5, 200, -200, 70000, -70000)),
+                       hex(cmsgpack.pack({1, 2, {a = true}}, nil, false, string.rep('x', 40))),
+                       hex(cmsgpack.pack(string.rep('y', 300)):sub(1, 8))}"#,
+            &["0"],
+        ),
+        eval(
+            r#"local a = {x = nil, y = 5} local b = {x = a} a.x = b
+               local s = cmsgpack.pack(a) return {#s, cmsgpack.unpack(s).x.x.y}"#,
+            &["0"],
+        ),
+        eval(
+            r#"local s = cmsgpack.pack('a', 'b', 'c')
+               local o1, v1 = cmsgpack.unpack_one(s, 0)
+               local o2, v2, v3 = cmsgpack.unpack_limit(s, 2, o1)
+               return {o1, v1, o2, v2, v3, cmsgpack.unpack(s)}"#,
+            &["0"],
+        ),
+        eval(r#"return cmsgpack.unpack('\205')"#, &["0"]),
+        eval(r#"return cmsgpack.unpack('\193')"#, &["0"]),
+        eval(r#"return cmsgpack.pack()"#, &["0"]),
+        eval(r#"cmsgpack.pack = nil"#, &["0"]),
         eval("syntax error here", &["0"]),
         eval("return 1", &["-1"]),
         eval("return 1", &["2", "a"]),

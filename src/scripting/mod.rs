@@ -6,7 +6,7 @@
 //! FLUSH replaces EVAL's whole.
 //!
 //! - `api.rs`: the `redis.*` functions and the link from a running script back to the server.
-//! - `bitlib.rs`, `cjson.rs`: the `bit` and `cjson` libraries.
+//! - `bitlib.rs`, `cjson.rs`, `cmsgpack.rs`: the `bit`, `cjson` and `cmsgpack` libraries.
 //! - `convert.rs`: command replies to Lua values and back.
 //! - `functions.rs`: FUNCTION libraries (their own Lua state) and their RDB form.
 //! - `run.rs`: running a script (checks, effects, the busy-script mode) and its commands.
@@ -14,6 +14,7 @@
 pub mod api;
 pub mod bitlib;
 pub mod cjson;
+pub mod cmsgpack;
 pub mod convert;
 pub mod functions;
 pub mod run;
@@ -100,6 +101,8 @@ impl LuaVm {
         )?;
         lua.globals().raw_set("bit", bitlib::bit_table(&lua)?)?;
         lua.globals().raw_set("cjson", cjson::cjson_table(&lua)?)?;
+        lua.globals()
+            .raw_set("cmsgpack", cmsgpack::cmsgpack_table(&lua)?)?;
         let redis = api::redis_table(&lua)?;
         let load_redis = api::load_redis_table(&lua)?;
         let (random, randomseed) = api::random_functions(&lua)?;
