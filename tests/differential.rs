@@ -9,6 +9,15 @@ use common::*;
 
 const CORPUS: &[&str] = &[
     "PING",
+    "CLUSTER INFO",
+    "CLUSTER KEYSLOT foo",
+    "CLUSTER HELP",
+    "CLUSTER",
+    "CLUSTER NOSUCH",
+    "CLUSTER INFO extra",
+    "READONLY",
+    "READWRITE",
+    "ASKING",
     "PING hello",
     "PING a b",
     "ECHO x",

@@ -182,6 +182,17 @@ fn script_corpus() -> Vec<Vec<Vec<u8>>> {
         eval(r#"return cmsgpack.unpack('\193')"#, &["0"]),
         eval(r#"return cmsgpack.pack()"#, &["0"]),
         eval(r#"cmsgpack.pack = nil"#, &["0"]),
+        // Big tables (more values than Lua's stack has slots) both ways.
+        eval(
+            r#"local t = {} for i = 1, 50000 do t[i] = 'v' .. i end return t"#,
+            &["0"],
+        ),
+        eval(
+            r#"local t = {} for i = 1, 50000 do t['k' .. i] = i end
+               local p = cmsgpack.pack(t) local u = cmsgpack.unpack(p)
+               return {#p, u.k1, u.k50000, #cjson.encode(t)}"#,
+            &["0"],
+        ),
         eval("syntax error here", &["0"]),
         eval("return 1", &["-1"]),
         eval("return 1", &["2", "a"]),

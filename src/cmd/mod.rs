@@ -3,6 +3,7 @@
 
 pub mod bits;
 pub mod client_cmd;
+pub mod cluster_cmd;
 pub mod command_cmd;
 pub mod config_cmd;
 pub mod connection;

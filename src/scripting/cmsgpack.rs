@@ -120,12 +120,14 @@ fn pack_value(out: &mut Vec<u8>, v: &Value, level: usize) -> mlua::Result<()> {
                 }
             }
             None => {
-                let pairs: Vec<(Value, Value)> =
-                    t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
-                pack_len(out, pairs.len(), 0x80, 16, 0xde, 0xdf);
-                for (k, item) in &pairs {
-                    pack_value(out, k, level + 1)?;
-                    pack_value(out, item, level + 1)?;
+                // Walked twice, not collected: each Lua value held from Rust takes a slot of
+                // Lua's limited stack.
+                let n = t.pairs::<Value, Value>().count();
+                pack_len(out, n, 0x80, 16, 0xde, 0xdf);
+                for pair in t.pairs::<Value, Value>() {
+                    let (k, item) = pair?;
+                    pack_value(out, &k, level + 1)?;
+                    pack_value(out, &item, level + 1)?;
                 }
             }
         },

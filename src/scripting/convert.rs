@@ -307,36 +307,29 @@ fn to_reply(out: &mut Out, v: &Value, script_resp: u8, depth: usize) {
             Some(Special::Double(d)) => out.double(d),
             Some(Special::BigNumber(s)) => out.big_number(&map_crlf(&s)),
             Some(Special::Verbatim(f, s)) => out.verbatim_with(&f, &s),
+            // Tables are walked twice (count, then write) rather than collected: every Lua
+            // value held from Rust takes a Lua stack slot, and big replies would run out.
             Some(Special::Map(m)) => {
-                let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().flatten().collect();
-                out.map(pairs.len());
-                for (k, v) in &pairs {
-                    to_reply(out, k, script_resp, depth + 1);
-                    to_reply(out, v, script_resp, depth + 1);
+                out.map(m.pairs::<Value, Value>().flatten().count());
+                for (k, v) in m.pairs::<Value, Value>().flatten() {
+                    to_reply(out, &k, script_resp, depth + 1);
+                    to_reply(out, &v, script_resp, depth + 1);
                 }
             }
             Some(Special::Set(s)) => {
-                let keys: Vec<Value> = s
-                    .pairs::<Value, Value>()
-                    .flatten()
-                    .map(|(k, _)| k)
-                    .collect();
-                out.set(keys.len());
-                for k in &keys {
-                    to_reply(out, k, script_resp, depth + 1);
+                out.set(s.pairs::<Value, Value>().flatten().count());
+                for (k, _) in s.pairs::<Value, Value>().flatten() {
+                    to_reply(out, &k, script_resp, depth + 1);
                 }
             }
             None => {
-                let mut items = Vec::new();
-                for i in 1.. {
-                    match t.raw_get::<Value>(i) {
-                        Ok(Value::Nil) | Err(_) => break,
-                        Ok(v) => items.push(v),
-                    }
-                }
-                out.array(items.len());
-                for v in &items {
-                    to_reply(out, v, script_resp, depth + 1);
+                let len = (1..)
+                    .take_while(|&i| !matches!(t.raw_get::<Value>(i), Ok(Value::Nil) | Err(_)))
+                    .count();
+                out.array(len);
+                for i in 1..=len {
+                    let v = t.raw_get::<Value>(i).unwrap_or(Value::Nil);
+                    to_reply(out, &v, script_resp, depth + 1);
                 }
             }
         },
