@@ -263,13 +263,20 @@ fn script_corpus_matches_redis_in_resp3() {
 
 /// Read replies from `c` until one is an error starting with `prefix` (a state another client
 /// is about to reach), sending `args` each time.
+/// (Gives up after a minute so a broken server fails the test instead of hanging it.)
 fn until_error(c: &mut Conn, args: &[&str], prefix: &str) -> String {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        if let Reply::Error(e) = c.cmd(args)
+        let r = c.cmd(args);
+        if let Reply::Error(e) = &r
             && e.starts_with(prefix)
         {
-            return e;
+            return e.clone();
         }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "never got {prefix}: last reply {r:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
@@ -510,4 +517,52 @@ fn functions_survive_a_restart_through_the_rdb_file() {
     assert_eq!(c.cmd(&["FCALL", "k1", "0"]), bulk("still here"));
     assert_eq!(c.cmd(&["FUNCTION", "FLUSH"]), status("OK"));
     assert_eq!(c.cmd(&["FCALL", "k1", "0"]), err("ERR Function not found"));
+}
+
+/// Wait until INFO reports `n` blocked clients (another connection's command is held).
+fn wait_blocked(c: &mut Conn, n: usize) {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let info = c.cmd(&["INFO", "clients"]).bulk_str();
+        if info.contains(&format!("blocked_clients:{n}\r\n")) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "never reached {n} blocked clients: {info}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn client_pause_write_holds_scripts_by_their_declared_flags() {
+    let srv = start_forkv(&[]);
+    let mut admin = srv.conn();
+    let mut held = srv.conn();
+    let mut free = srv.conn();
+    let lib = "#!lua name=p\nredis.register_function{function_name='ro', callback=function() return 'ro' end, flags={'no-writes'}}\nredis.register_function('rw', function() return 'rw' end)";
+    assert_eq!(admin.cmd(&["FUNCTION", "LOAD", lib]), bulk("p"));
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]),
+        status("OK")
+    );
+    // Declared read-only: runs during the pause.
+    assert_eq!(
+        free.cmd(&["EVAL", "#!lua flags=no-writes\nreturn 'ok'", "0"]),
+        bulk("ok")
+    );
+    assert_eq!(free.cmd(&["FCALL", "ro", "0"]), bulk("ro"));
+    assert_eq!(
+        free.cmd(&["EVAL_RO", "return 'plain ro'", "0"]),
+        bulk("plain ro")
+    );
+    // A script that may write (declared or not) and a writing function wait for the end.
+    held.send(&["EVAL", "#!lua\nreturn 'late'", "0"]);
+    held.send(&["FCALL", "rw", "0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(free.cmd(&["PING"]), status("PONG"));
+    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), status("OK"));
+    assert_eq!(held.read(), bulk("late"));
+    assert_eq!(held.read(), bulk("rw"));
 }

@@ -43,6 +43,23 @@ pub mod script_flags {
     ];
 }
 
+/// The flags EVAL/FCALL run with when the script declares its own (scriptFlagsToCmdFlags):
+/// write and deny-oom unless it says otherwise, never may-replicate.
+pub fn script_to_command_flags(cmd_flags: u32, script: u32) -> u32 {
+    use crate::cmd::flags;
+    let mut f = cmd_flags & !(flags::STALE | flags::DENYOOM | flags::WRITE | flags::MAY_REPLICATE);
+    if script & (script_flags::ALLOW_OOM | script_flags::NO_WRITES) == 0 {
+        f |= flags::DENYOOM;
+    }
+    if script & script_flags::NO_WRITES == 0 {
+        f |= flags::WRITE;
+    }
+    if script & script_flags::ALLOW_STALE != 0 {
+        f |= flags::STALE;
+    }
+    f
+}
+
 /// Where script effects go (redis.set_repl), as Redis's PROPAGATE_* bits.
 pub const REPL_AOF: i64 = 1;
 pub const REPL_REPLICA: i64 = 2;

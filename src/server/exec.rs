@@ -22,17 +22,54 @@ const SUBSCRIBED_OK: &[&str] = &[
     "reset",
 ];
 
-/// Whether the client's queued transaction holds a command with any of `flag`.
-fn queued_with(c: &Client, flag: u32) -> bool {
-    c.multi
-        .as_ref()
-        .is_some_and(|m| m.cmds.iter().any(|(d, _)| d.flags & flag != 0))
-}
-
 /// The error write commands get after a failed background save (stop-writes-on-bgsave-error).
 pub const MISCONF: &str = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
 impl Server {
+    /// Whether the client's queued transaction holds a command with any of `flag` (with the
+    /// flags it runs with, see `command_flags`).
+    fn queued_with(&self, c: &Client, flag: u32) -> bool {
+        c.multi.as_ref().is_some_and(|m| {
+            m.cmds.iter().any(|(d, argv)| {
+                let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+                self.command_flags(d, &refs) & flag != 0
+            })
+        })
+    }
+
+    /// The flags a command is checked with: its own, or for EVAL and FCALL the ones its
+    /// script declares (Redis's getCommandFlags): a `no-writes` script is not a write, so it
+    /// runs during CLIENT PAUSE WRITE and over maxmemory.
+    pub fn command_flags(&self, def: &CommandDef, args: &[&[u8]]) -> u32 {
+        use crate::scripting::{script_flags, script_to_command_flags, sha1hex, shebang_flags};
+        if def.parent.is_some() || !matches!(def.name.as_bytes().first(), Some(b'e' | b'f')) {
+            return def.flags;
+        }
+        let Some(arg) = args.get(1) else {
+            return def.flags;
+        };
+        let declared = match def.name {
+            "eval" | "eval_ro" => match self.scripting.eval.scripts.get(&sha1hex(arg)) {
+                Some(s) => Some(s.flags),
+                None => shebang_flags(arg).ok().map(|(f, _)| f),
+            },
+            "evalsha" | "evalsha_ro" if arg.len() == 40 => {
+                let sha = String::from_utf8_lossy(arg).to_ascii_lowercase();
+                self.scripting.eval.scripts.get(&sha).map(|s| s.flags)
+            }
+            "fcall" | "fcall_ro" => self
+                .scripting
+                .functions
+                .function(&String::from_utf8_lossy(arg))
+                .map(|f| f.flags),
+            _ => None,
+        };
+        match declared {
+            Some(f) if f & script_flags::COMPAT == 0 => script_to_command_flags(def.flags, f),
+            _ => def.flags,
+        }
+    }
+
     /// Run the commands of clients with input, `COMMAND_BUDGET` each per pass.
     pub fn process_pending_input(&mut self) {
         let n = self.pending_input.len();
@@ -171,15 +208,17 @@ impl Server {
     /// Whether CLIENT PAUSE holds this command (checked after every other check, as Redis's
     /// processCommand): ALL holds everything, WRITE what may write or replicate, EXEC included
     /// when its queue does.
-    fn pause_holds(&self, c: &Client, def: &CommandDef) -> bool {
+    fn pause_holds(&self, c: &Client, def: &CommandDef, cmd_flags: u32) -> bool {
         let may_replicate = flags::WRITE | flags::MAY_REPLICATE;
         match self.pause {
             PauseKind::None => false,
             _ if !self.clients_paused() => false,
             PauseKind::All => true,
             PauseKind::Write => {
-                def.flags & may_replicate != 0
-                    || (def.name == "exec" && def.parent.is_none() && queued_with(c, may_replicate))
+                cmd_flags & may_replicate != 0
+                    || (def.name == "exec"
+                        && def.parent.is_none()
+                        && self.queued_with(c, may_replicate))
             }
         }
     }
@@ -298,6 +337,7 @@ impl Server {
             self.reject(c, Some(def), &msg);
             return;
         }
+        let cmd_flags = self.command_flags(def, args);
         if self.loading && def.flags & flags::LOADING == 0 {
             self.reject(
                 c,
@@ -310,8 +350,8 @@ impl Server {
         if self.cfg.int(P::Maxmemory) > 0 && !self.in_exec && self.scripting.run.is_none() {
             let out_of_memory = !self.perform_evictions();
             self.oom_at_command_start = out_of_memory;
-            let queued_denyoom = def.name == "exec" && queued_with(c, flags::DENYOOM);
-            let reject = def.flags & flags::DENYOOM != 0
+            let queued_denyoom = def.name == "exec" && self.queued_with(c, flags::DENYOOM);
+            let reject = cmd_flags & flags::DENYOOM != 0
                 || queued_denyoom
                 || (c.multi.is_some()
                     && !matches!(def.name, "exec" | "discard" | "quit" | "reset"));
@@ -326,8 +366,8 @@ impl Server {
             }
         }
         if self.writes_denied_by_disk_error() {
-            let queued_write = def.name == "exec" && queued_with(c, flags::WRITE);
-            if def.flags & flags::WRITE != 0 || queued_write || def.name == "ping" {
+            let queued_write = def.name == "exec" && self.queued_with(c, flags::WRITE);
+            if cmd_flags & flags::WRITE != 0 || queued_write || def.name == "ping" {
                 self.flag_transaction(c);
                 self.reject(c, Some(def), MISCONF);
                 return;
@@ -340,7 +380,7 @@ impl Server {
             self.reject(c, Some(def), busy);
             return;
         }
-        if self.pause_holds(c, def) {
+        if self.pause_holds(c, def, cmd_flags) {
             self.postpone_client(c, def, args);
             return;
         }
