@@ -9,6 +9,7 @@ pub mod config_cmd;
 pub mod connection;
 pub mod debug;
 pub mod function_cmd;
+pub mod geo;
 pub mod hashes;
 pub mod keys;
 pub mod lists;

@@ -21,7 +21,7 @@ fn limits(srv: &Server) -> ZsetLimits {
     }
 }
 
-fn read_zset<'a>(
+pub(crate) fn read_zset<'a>(
     srv: &'a mut Server,
     c: &mut Client,
     key: &[u8],
@@ -551,7 +551,7 @@ fn zrange_generic(
 }
 
 /// Store `items` as the sorted set `dst` (or delete it when empty) and reply the count.
-fn store_result(
+pub(crate) fn store_result(
     srv: &mut Server,
     c: &mut Client,
     dst: &[u8],

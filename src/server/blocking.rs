@@ -233,6 +233,7 @@ impl Server {
         self.running_client = None;
         self.serving_blocked = false;
         if c.out.buf.len() > before {
+            self.log_served(c, def, &refs);
             self.unblock_client(c);
             self.after_reply(c);
         }

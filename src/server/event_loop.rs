@@ -297,6 +297,7 @@ impl Server {
             in_exec: false,
             busy_deferred: Vec::new(),
             errors_accounted: 0,
+            last_call_usec: 0,
             oom_at_command_start: false,
             scripting: crate::scripting::ScriptEngine::new()
                 .map_err(|e| format!("initialising Lua: {e}"))?,

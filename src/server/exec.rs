@@ -417,8 +417,10 @@ impl Server {
         self.running_write = def.flags & flags::WRITE != 0;
         (def.handler)(self, c, args);
         let usec = start.elapsed().as_micros() as u64;
-        // A command that blocked is logged when it is served (its re-run comes through here).
-        if def.flags & flags::SKIP_SLOWLOG == 0 && c.blocked.is_none() {
+        self.last_call_usec = usec;
+        // A command that blocked is logged when it is served (see `log_served`), not when it
+        // blocks nor when a re-run finds nothing yet.
+        if def.flags & flags::SKIP_SLOWLOG == 0 && c.blocked.is_none() && !self.serving_blocked {
             self.slowlog.push_if_slow(
                 self.cfg.int(P::SlowlogLogSlowerThan),
                 self.cfg.int(P::SlowlogMaxLen) as usize,
@@ -469,6 +471,23 @@ impl Server {
             let wrap = def.flags & flags::TOUCHES_ARBITRARY_KEYS == 0;
             self.prop.flush_command(wrap);
         }
+    }
+
+    /// Slow-log a blocked command that was just served (by its re-run, which took
+    /// `last_call_usec`).
+    pub fn log_served(&mut self, c: &Client, def: &CommandDef, args: &[&[u8]]) {
+        if def.flags & flags::SKIP_SLOWLOG != 0 {
+            return;
+        }
+        self.slowlog.push_if_slow(
+            self.cfg.int(P::SlowlogLogSlowerThan),
+            self.cfg.int(P::SlowlogMaxLen) as usize,
+            self.last_call_usec,
+            args,
+            &c.addr,
+            c.name.as_deref(),
+            self.cmd_time_ms / 1000,
+        );
     }
 
     fn debug_allowed(&self, c: &Client) -> bool {

@@ -137,6 +137,8 @@ pub struct Server {
     /// total_error_replies when the running command's errors were last attributed (a script's
     /// commands claim their own errors, so the script does not fail for them).
     pub errors_accounted: u64,
+    /// Microseconds the last command call took (a served blocked command is slow-logged after).
+    pub last_call_usec: u64,
     /// Lua: the state, the script cache, the running script.
     pub scripting: crate::scripting::ScriptEngine,
     pub blocking: blocking::BlockingState,

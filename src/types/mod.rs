@@ -1,6 +1,7 @@
 //! Value encodings. A key's value is a `Value`; each type keeps Redis 7.0's encodings so that
 //! `OBJECT ENCODING`, memory use and RDB output follow Redis.
 
+pub mod geohash;
 pub mod hash;
 pub mod intset;
 pub mod listpack;
