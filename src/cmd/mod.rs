@@ -11,6 +11,7 @@ pub mod debug;
 pub mod function_cmd;
 pub mod geo;
 pub mod hashes;
+pub mod hll_cmd;
 pub mod keys;
 pub mod lists;
 pub mod memory;
