@@ -621,14 +621,7 @@ mod tests {
     use super::*;
 
     fn eval(code: &str) -> String {
-        let lua = Lua::new();
-        lua.globals()
-            .set("cjson", cjson_table(&lua).unwrap())
-            .unwrap();
-        match lua.load(code).eval::<String>() {
-            Ok(s) => s,
-            Err(e) => format!("error: {}", super::super::api::error_text(&e)),
-        }
+        crate::scripting::eval_with_lib("cjson", cjson_table, code)
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! FLUSH replaces EVAL's whole.
 //!
 //! - `api.rs`: the `redis.*` functions and the link from a running script back to the server.
-//! - `bitlib.rs`, `cjson.rs`, `cmsgpack.rs`: the `bit`, `cjson` and `cmsgpack` libraries.
+//! - `bitlib.rs`, `cjson.rs`, `cmsgpack.rs`, `structlib.rs`: the `bit`, `cjson`, `cmsgpack`
+//!   and `struct` libraries.
 //! - `convert.rs`: command replies to Lua values and back.
 //! - `functions.rs`: FUNCTION libraries (their own Lua state) and their RDB form.
 //! - `run.rs`: running a script (checks, effects, the busy-script mode) and its commands.
@@ -18,6 +19,7 @@ pub mod cmsgpack;
 pub mod convert;
 pub mod functions;
 pub mod run;
+pub mod structlib;
 
 use crate::net::client::Client;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table};
@@ -120,6 +122,8 @@ impl LuaVm {
         lua.globals().raw_set("cjson", cjson::cjson_table(&lua)?)?;
         lua.globals()
             .raw_set("cmsgpack", cmsgpack::cmsgpack_table(&lua)?)?;
+        lua.globals()
+            .raw_set("struct", structlib::struct_table(&lua)?)?;
         let redis = api::redis_table(&lua)?;
         let load_redis = api::load_redis_table(&lua)?;
         let (random, randomseed) = api::random_functions(&lua)?;
@@ -299,6 +303,20 @@ pub fn shebang_flags(body: &[u8]) -> Result<(u32, usize), String> {
         }
     }
     Ok((flags, end))
+}
+
+/// Test helper for the libraries: run `code` in a plain Lua state with the library `make`
+/// builds installed as `name`; the result as a string, or "error: <text>".
+#[cfg(test)]
+pub fn eval_with_lib(name: &str, make: fn(&Lua) -> mlua::Result<Table>, code: &str) -> String {
+    let lua = Lua::new();
+    lua.globals()
+        .set(name, make(&lua).expect("library"))
+        .expect("global");
+    match lua.load(code).eval::<String>() {
+        Ok(s) => s,
+        Err(e) => format!("error: {}", api::error_text(&e)),
+    }
 }
 
 #[cfg(test)]
