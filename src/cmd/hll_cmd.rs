@@ -146,10 +146,12 @@ pub fn pfcount(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         }
     };
     let n = hll::count(&regs);
-    // Storing the estimate in the string changes the value: it is replicated, and WATCH sees it.
+    // Storing the estimate in the string changes the value: it is replicated (PFCOUNT is not
+    // flagged as a write, so it records itself), and WATCH sees it.
     hll::set_cache(s, n);
     srv.touch_watched(c.db, key);
     srv.dirty += 1;
+    srv.prop.also_propagate(c.db, args);
     c.out.int(n as i64);
 }
 

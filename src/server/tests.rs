@@ -437,3 +437,16 @@ fn a_scripts_command_errors_are_counted_once_and_fail_the_script_only_when_passe
     run(&mut s, &mut c, "PING");
     assert_eq!(stat(&mut s, b"ping"), (1, 0, 0));
 }
+
+#[test]
+fn pfcount_propagates_only_when_it_stores_the_estimate() {
+    let mut s = test_server();
+    let mut c = test_client();
+    run(&mut s, &mut c, "PFADD h a b c");
+    take_effects(&mut s);
+    assert_eq!(run(&mut s, &mut c, "PFCOUNT h"), ":3\r\n");
+    assert_eq!(take_effects(&mut s), ["PFCOUNT h"]);
+    // The estimate is cached now: nothing changes, nothing is propagated.
+    assert_eq!(run(&mut s, &mut c, "PFCOUNT h"), ":3\r\n");
+    assert_eq!(take_effects(&mut s), Vec::<String>::new());
+}
