@@ -170,7 +170,7 @@ pub fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// The `redis` table: everything but call/pcall, which sandbox.lua wraps around `raw_command`.
+/// The `redis` table scripts see at run time (call, pcall and the rest of the API).
 pub fn redis_table(lua: &Lua) -> mlua::Result<Table> {
     let r = lua.create_table()?;
     r.raw_set(
