@@ -126,9 +126,7 @@ mod tests {
     use super::*;
 
     fn eval(code: &str) -> String {
-        let lua = Lua::new();
-        lua.globals().set("bit", bit_table(&lua).unwrap()).unwrap();
-        lua.load(code).eval::<String>().unwrap()
+        crate::scripting::eval_with_lib("bit", bit_table, code)
     }
 
     #[test]

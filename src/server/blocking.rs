@@ -233,7 +233,8 @@ impl Server {
         self.running_client = None;
         self.serving_blocked = false;
         if c.out.buf.len() > before {
-            self.log_served(c, def, &refs);
+            let usec = self.last_call_usec;
+            self.slow_log(c, def, &refs, usec);
             self.unblock_client(c);
             self.after_reply(c);
         }

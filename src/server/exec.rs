@@ -30,22 +30,23 @@ impl Server {
     /// flags it runs with, see `command_flags`).
     fn queued_with(&self, c: &Client, flag: u32) -> bool {
         c.multi.as_ref().is_some_and(|m| {
-            m.cmds.iter().any(|(d, argv)| {
-                let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-                self.command_flags(d, &refs) & flag != 0
-            })
+            m.cmds
+                .iter()
+                .any(|(d, argv)| self.command_flags(d, argv.get(1).map(Vec::as_slice)) & flag != 0)
         })
     }
 
     /// The flags a command is checked with: its own, or for EVAL and FCALL the ones its
     /// script declares (Redis's getCommandFlags): a `no-writes` script is not a write, so it
-    /// runs during CLIENT PAUSE WRITE and over maxmemory.
-    pub fn command_flags(&self, def: &CommandDef, args: &[&[u8]]) -> u32 {
+    /// runs during CLIENT PAUSE WRITE and over maxmemory. `arg` is the command's first
+    /// argument (the script or function). Only the checks that read these flags call this
+    /// (maxmemory, a failed save, a pause), so EVAL's body is not hashed on every call.
+    pub fn command_flags(&self, def: &CommandDef, arg: Option<&[u8]>) -> u32 {
         use crate::scripting::{script_flags, script_to_command_flags, sha1hex, shebang_flags};
         if def.parent.is_some() || !matches!(def.name.as_bytes().first(), Some(b'e' | b'f')) {
             return def.flags;
         }
-        let Some(arg) = args.get(1) else {
+        let Some(arg) = arg else {
             return def.flags;
         };
         let declared = match def.name {
@@ -208,14 +209,14 @@ impl Server {
     /// Whether CLIENT PAUSE holds this command (checked after every other check, as Redis's
     /// processCommand): ALL holds everything, WRITE what may write or replicate, EXEC included
     /// when its queue does.
-    fn pause_holds(&self, c: &Client, def: &CommandDef, cmd_flags: u32) -> bool {
+    fn pause_holds(&self, c: &Client, def: &CommandDef, args: &[&[u8]]) -> bool {
         let may_replicate = flags::WRITE | flags::MAY_REPLICATE;
         match self.pause {
             PauseKind::None => false,
             _ if !self.clients_paused() => false,
             PauseKind::All => true,
             PauseKind::Write => {
-                cmd_flags & may_replicate != 0
+                self.command_flags(def, args.get(1).copied()) & may_replicate != 0
                     || (def.name == "exec"
                         && def.parent.is_none()
                         && self.queued_with(c, may_replicate))
@@ -337,7 +338,6 @@ impl Server {
             self.reject(c, Some(def), &msg);
             return;
         }
-        let cmd_flags = self.command_flags(def, args);
         if self.loading && def.flags & flags::LOADING == 0 {
             self.reject(
                 c,
@@ -351,7 +351,7 @@ impl Server {
             let out_of_memory = !self.perform_evictions();
             self.oom_at_command_start = out_of_memory;
             let queued_denyoom = def.name == "exec" && self.queued_with(c, flags::DENYOOM);
-            let reject = cmd_flags & flags::DENYOOM != 0
+            let reject = self.command_flags(def, args.get(1).copied()) & flags::DENYOOM != 0
                 || queued_denyoom
                 || (c.multi.is_some()
                     && !matches!(def.name, "exec" | "discard" | "quit" | "reset"));
@@ -367,7 +367,8 @@ impl Server {
         }
         if self.writes_denied_by_disk_error() {
             let queued_write = def.name == "exec" && self.queued_with(c, flags::WRITE);
-            if cmd_flags & flags::WRITE != 0 || queued_write || def.name == "ping" {
+            let write = self.command_flags(def, args.get(1).copied()) & flags::WRITE != 0;
+            if write || queued_write || def.name == "ping" {
                 self.flag_transaction(c);
                 self.reject(c, Some(def), MISCONF);
                 return;
@@ -380,7 +381,7 @@ impl Server {
             self.reject(c, Some(def), busy);
             return;
         }
-        if self.pause_holds(c, def, cmd_flags) {
+        if self.pause_holds(c, def, args) {
             self.postpone_client(c, def, args);
             return;
         }
@@ -418,18 +419,10 @@ impl Server {
         (def.handler)(self, c, args);
         let usec = start.elapsed().as_micros() as u64;
         self.last_call_usec = usec;
-        // A command that blocked is logged when it is served (see `log_served`), not when it
-        // blocks nor when a re-run finds nothing yet.
-        if def.flags & flags::SKIP_SLOWLOG == 0 && c.blocked.is_none() && !self.serving_blocked {
-            self.slowlog.push_if_slow(
-                self.cfg.int(P::SlowlogLogSlowerThan),
-                self.cfg.int(P::SlowlogMaxLen) as usize,
-                usec,
-                args,
-                &c.addr,
-                c.name.as_deref(),
-                self.cmd_time_ms / 1000,
-            );
+        // A command that blocked is logged when it is served (blocking.rs), not when it blocks
+        // nor when a re-run finds nothing yet.
+        if c.blocked.is_none() && !self.serving_blocked {
+            self.slow_log(c, def, args, usec);
         }
         // MONITOR sees a command once it ran (so EXEC follows the commands it ran), as the
         // client sent it, and not again when a blocked client is served.
@@ -473,16 +466,16 @@ impl Server {
         }
     }
 
-    /// Slow-log a blocked command that was just served (by its re-run, which took
-    /// `last_call_usec`).
-    pub fn log_served(&mut self, c: &Client, def: &CommandDef, args: &[&[u8]]) {
+    /// Slow-log a command that took `usec` (unless it is flagged to skip the log). A blocked
+    /// command is logged once served, by its serving re-run's caller.
+    pub fn slow_log(&mut self, c: &Client, def: &CommandDef, args: &[&[u8]], usec: u64) {
         if def.flags & flags::SKIP_SLOWLOG != 0 {
             return;
         }
         self.slowlog.push_if_slow(
             self.cfg.int(P::SlowlogLogSlowerThan),
             self.cfg.int(P::SlowlogMaxLen) as usize,
-            self.last_call_usec,
+            usec,
             args,
             &c.addr,
             c.name.as_deref(),
