@@ -45,11 +45,24 @@ fn reply_info(c: &mut Client, def: &CommandDef) {
         c.out.bulk(b"begin_search");
         c.out.map(2);
         c.out.bulk(b"type");
-        c.out.bulk(b"index");
-        c.out.bulk(b"spec");
-        c.out.map(1);
-        c.out.bulk(b"index");
-        c.out.int(ks.index as i64);
+        match ks.keyword {
+            Some(kw) => {
+                c.out.bulk(b"keyword");
+                c.out.bulk(b"spec");
+                c.out.map(2);
+                c.out.bulk(b"keyword");
+                c.out.bulk(kw.as_bytes());
+                c.out.bulk(b"startfrom");
+                c.out.int(ks.index as i64);
+            }
+            None => {
+                c.out.bulk(b"index");
+                c.out.bulk(b"spec");
+                c.out.map(1);
+                c.out.bulk(b"index");
+                c.out.int(ks.index as i64);
+            }
+        }
         c.out.bulk(b"find_keys");
         c.out.map(2);
         c.out.bulk(b"type");
@@ -262,16 +275,32 @@ pub fn keys_with_flags(def: &CommandDef, call: &[&[u8]]) -> Vec<(usize, &'static
         return out;
     }
     for ks in def.key_specs {
-        let first = ks.index;
+        let first = match ks.keyword {
+            None => ks.index,
+            Some(kw) => match keyword_pos(call, kw, ks.index) {
+                Some(p) => p + 1,
+                None => continue,
+            },
+        };
         if first >= argc {
             continue;
         }
+        // XREAD's keys are followed by as many IDs (Redis's xreadGetKeys).
+        if ks.keyword == Some("STREAMS") && (argc - first) % 2 != 0 {
+            continue;
+        }
         let (start, last, step) = match ks.find {
-            FindKeys::Range { lastkey, step, .. } => {
+            FindKeys::Range {
+                lastkey,
+                step,
+                limit,
+            } => {
                 let last = if lastkey >= 0 {
                     first + lastkey
-                } else {
+                } else if limit <= 1 {
                     argc + lastkey
+                } else {
+                    first + (argc - first) / limit + lastkey
                 };
                 (first, last, step)
             }
@@ -298,6 +327,18 @@ pub fn keys_with_flags(def: &CommandDef, call: &[&[u8]]) -> Vec<(usize, &'static
         }
     }
     out
+}
+
+/// Where a keyword begin-search finds its keyword: searching forward from `startfrom`, or
+/// backward from the end when it is negative.
+fn keyword_pos(call: &[&[u8]], kw: &str, startfrom: i32) -> Option<i32> {
+    let argc = call.len() as i32;
+    if startfrom >= 0 {
+        (startfrom..argc).find(|&i| eq_ic(call[i as usize], kw))
+    } else {
+        let from = argc + startfrom;
+        (1..=from).rev().find(|&i| eq_ic(call[i as usize], kw))
+    }
 }
 
 fn call_def(srv: &Server, c: &mut Client, call: &[&[u8]]) -> Option<&'static CommandDef> {

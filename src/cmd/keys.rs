@@ -81,7 +81,7 @@ fn rename_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], nx: bool) {
         srv.dbs[c.db].remove(dst);
     }
     let obj = srv.dbs[c.db].remove(src).expect("looked up above");
-    let ready = matches!(obj.val, Value::List(_) | Value::Zset(_));
+    let ready = matches!(obj.val, Value::List(_) | Value::Zset(_) | Value::Stream(_));
     srv.dbs[c.db].dict.insert_new(dst, obj);
     if let Some(e) = expire {
         srv.set_expire(c.db, dst, e);
@@ -136,7 +136,7 @@ pub fn move_cmd(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         return;
     }
     let obj = srv.dbs[c.db].remove(key).expect("looked up above");
-    let ready = matches!(obj.val, Value::List(_) | Value::Zset(_));
+    let ready = matches!(obj.val, Value::List(_) | Value::Zset(_) | Value::Stream(_));
     srv.dbs[dst].dict.insert_new(key, obj);
     if let Some(e) = expire {
         srv.set_expire(dst, key, e);

@@ -24,6 +24,8 @@ pub mod server_cmds;
 pub mod sets;
 pub mod slowlog_cmd;
 pub mod sort;
+pub mod stream_groups;
+pub mod streams;
 pub mod strings;
 pub mod table;
 pub mod zsets;
@@ -97,10 +99,13 @@ pub enum FindKeys {
     },
 }
 
-/// One key specification (index begin-search).
+/// One key specification.
 pub struct KeySpec {
-    /// Argument index where the search starts.
+    /// Argument index where the search starts (for a keyword search, where the keyword is
+    /// looked for: from the end when negative).
     pub index: i32,
+    /// Keyword begin-search: the keys follow this argument (XREAD's STREAMS).
+    pub keyword: Option<&'static str>,
     pub find: FindKeys,
     /// Flags as COMMAND prints them ("RW", "access", ...).
     pub flags: &'static [&'static str],
@@ -281,6 +286,16 @@ pub fn container_without_sub(_: &mut Server, c: &mut Client, args: &[&[u8]]) {
     let name = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
     c.out
         .error(&format!("wrong number of arguments for '{name}' command"));
+}
+
+/// Redis's addReplySubcommandSyntaxError.
+pub fn subcommand_syntax_error(c: &mut Client, args: &[&[u8]]) {
+    let sub = String::from_utf8_lossy(args.get(1).copied().unwrap_or_default()).into_owned();
+    let cmd = String::from_utf8_lossy(args[0]).to_ascii_uppercase();
+    let sub: String = sub.chars().take(128).collect();
+    c.out.error(&format!(
+        "unknown subcommand or wrong number of arguments for '{sub}'. Try {cmd} HELP."
+    ));
 }
 
 /// A HELP reply in Redis's shape: a header line, the given lines, and HELP itself, as status

@@ -13,6 +13,7 @@ static OBJECT_SUBS: &[CommandDef] = &[
         keys: (2, 2, 1),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -36,6 +37,7 @@ static OBJECT_SUBS: &[CommandDef] = &[
         keys: (2, 2, 1),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -59,6 +61,7 @@ static OBJECT_SUBS: &[CommandDef] = &[
         keys: (2, 2, 1),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -82,6 +85,7 @@ static OBJECT_SUBS: &[CommandDef] = &[
         keys: (2, 2, 1),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1175,6 +1179,7 @@ static MEMORY_SUBS: &[CommandDef] = &[
         keys: (2, 2, 1),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1202,6 +1207,234 @@ static MEMORY_SUBS: &[CommandDef] = &[
         since: "4.0.0",
         summary: "Help for MEMORY.",
         handler: memory::help,
+        subs: &[],
+    },
+];
+
+static XGROUP_SUBS: &[CommandDef] = &[
+    CommandDef {
+        name: "create",
+        parent: Some("xgroup"),
+        arity: -5,
+        flags: flags::WRITE | flags::DENYOOM,
+        acl: &["stream"],
+        keys: (2, 2, 1),
+        key_specs: &[KeySpec {
+            index: 2,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "insert"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Create a consumer group.",
+        handler: stream_groups::xgroup_create,
+        subs: &[],
+    },
+    CommandDef {
+        name: "setid",
+        parent: Some("xgroup"),
+        arity: -5,
+        flags: flags::WRITE,
+        acl: &["stream"],
+        keys: (2, 2, 1),
+        key_specs: &[KeySpec {
+            index: 2,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "update"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Set the last delivered ID of a consumer group.",
+        handler: stream_groups::xgroup_setid,
+        subs: &[],
+    },
+    CommandDef {
+        name: "destroy",
+        parent: Some("xgroup"),
+        arity: 4,
+        flags: flags::WRITE,
+        acl: &["stream"],
+        keys: (2, 2, 1),
+        key_specs: &[KeySpec {
+            index: 2,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "delete"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Delete a consumer group.",
+        handler: stream_groups::xgroup_destroy,
+        subs: &[],
+    },
+    CommandDef {
+        name: "createconsumer",
+        parent: Some("xgroup"),
+        arity: 5,
+        flags: flags::WRITE | flags::DENYOOM,
+        acl: &["stream"],
+        keys: (2, 2, 1),
+        key_specs: &[KeySpec {
+            index: 2,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "insert"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "6.2.0",
+        summary: "Create a consumer in a group.",
+        handler: stream_groups::xgroup_createconsumer,
+        subs: &[],
+    },
+    CommandDef {
+        name: "delconsumer",
+        parent: Some("xgroup"),
+        arity: 5,
+        flags: flags::WRITE,
+        acl: &["stream"],
+        keys: (2, 2, 1),
+        key_specs: &[KeySpec {
+            index: 2,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "delete"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Delete a consumer from a group.",
+        handler: stream_groups::xgroup_delconsumer,
+        subs: &[],
+    },
+    CommandDef {
+        name: "help",
+        parent: Some("xgroup"),
+        arity: 2,
+        flags: flags::LOADING | flags::STALE,
+        acl: &["stream"],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Help for XGROUP.",
+        handler: stream_groups::xgroup_help,
+        subs: &[],
+    },
+];
+
+static XINFO_SUBS: &[CommandDef] = &[
+    CommandDef {
+        name: "stream",
+        parent: Some("xinfo"),
+        arity: -3,
+        flags: flags::READONLY,
+        acl: &["stream"],
+        keys: (2, 2, 1),
+        key_specs: &[KeySpec {
+            index: 2,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RO", "access"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Details of a stream.",
+        handler: streams::xinfo_stream,
+        subs: &[],
+    },
+    CommandDef {
+        name: "groups",
+        parent: Some("xinfo"),
+        arity: 3,
+        flags: flags::READONLY,
+        acl: &["stream"],
+        keys: (2, 2, 1),
+        key_specs: &[KeySpec {
+            index: 2,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RO", "access"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Consumer groups of a stream.",
+        handler: streams::xinfo_groups,
+        subs: &[],
+    },
+    CommandDef {
+        name: "consumers",
+        parent: Some("xinfo"),
+        arity: 4,
+        flags: flags::READONLY,
+        acl: &["stream"],
+        keys: (2, 2, 1),
+        key_specs: &[KeySpec {
+            index: 2,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RO", "access"],
+        }],
+        tips: &["nondeterministic_output"],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Consumers of a group.",
+        handler: streams::xinfo_consumers,
+        subs: &[],
+    },
+    CommandDef {
+        name: "help",
+        parent: Some("xinfo"),
+        arity: 2,
+        flags: flags::LOADING | flags::STALE,
+        acl: &["stream"],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Help for XINFO.",
+        handler: streams::xinfo_help,
         subs: &[],
     },
 ];
@@ -1324,6 +1557,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1347,6 +1581,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1370,6 +1605,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1393,6 +1629,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1416,6 +1653,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1439,6 +1677,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1462,6 +1701,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1485,6 +1725,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1508,6 +1749,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -1531,6 +1773,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 2),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 2,
@@ -1557,6 +1800,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 2),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 2,
@@ -1580,6 +1824,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1603,6 +1848,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1626,6 +1872,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1649,6 +1896,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1672,6 +1920,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1695,6 +1944,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1718,6 +1968,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1741,6 +1992,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1764,6 +2016,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1787,6 +2040,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1810,6 +2064,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 2, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 1,
                 step: 1,
@@ -1833,6 +2088,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1856,6 +2112,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1879,6 +2136,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1902,6 +2160,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1926,6 +2185,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -1935,6 +2195,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 3,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: -1,
                     step: 1,
@@ -1959,6 +2220,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -1982,6 +2244,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2010,6 +2273,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -2038,6 +2302,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -2066,6 +2331,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -2094,6 +2360,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -2122,6 +2389,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -2150,6 +2418,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -2218,6 +2487,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2241,6 +2511,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2264,6 +2535,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2287,6 +2559,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2308,15 +2581,38 @@ pub static COMMANDS: &[CommandDef] = &[
         flags: flags::WRITE | flags::DENYOOM | flags::MOVABLEKEYS,
         acl: &["geo"],
         keys: (1, 1, 1),
-        key_specs: &[KeySpec {
-            index: 1,
-            find: FindKeys::Range {
-                lastkey: 0,
-                step: 1,
-                limit: 0,
+        key_specs: &[
+            KeySpec {
+                index: 1,
+                keyword: None,
+                find: FindKeys::Range {
+                    lastkey: 0,
+                    step: 1,
+                    limit: 0,
+                },
+                flags: &["RO", "access"],
             },
-            flags: &["RO", "access"],
-        }],
+            KeySpec {
+                index: 6,
+                keyword: Some("STORE"),
+                find: FindKeys::Range {
+                    lastkey: 0,
+                    step: 1,
+                    limit: 0,
+                },
+                flags: &["OW", "update"],
+            },
+            KeySpec {
+                index: 6,
+                keyword: Some("STOREDIST"),
+                find: FindKeys::Range {
+                    lastkey: 0,
+                    step: 1,
+                    limit: 0,
+                },
+                flags: &["OW", "update"],
+            },
+        ],
         tips: &[],
         group: "geo",
         since: "3.2.0",
@@ -2333,6 +2629,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2354,15 +2651,38 @@ pub static COMMANDS: &[CommandDef] = &[
         flags: flags::WRITE | flags::DENYOOM | flags::MOVABLEKEYS,
         acl: &["geo"],
         keys: (1, 1, 1),
-        key_specs: &[KeySpec {
-            index: 1,
-            find: FindKeys::Range {
-                lastkey: 0,
-                step: 1,
-                limit: 0,
+        key_specs: &[
+            KeySpec {
+                index: 1,
+                keyword: None,
+                find: FindKeys::Range {
+                    lastkey: 0,
+                    step: 1,
+                    limit: 0,
+                },
+                flags: &["RO", "access"],
             },
-            flags: &["RO", "access"],
-        }],
+            KeySpec {
+                index: 5,
+                keyword: Some("STORE"),
+                find: FindKeys::Range {
+                    lastkey: 0,
+                    step: 1,
+                    limit: 0,
+                },
+                flags: &["OW", "update"],
+            },
+            KeySpec {
+                index: 5,
+                keyword: Some("STOREDIST"),
+                find: FindKeys::Range {
+                    lastkey: 0,
+                    step: 1,
+                    limit: 0,
+                },
+                flags: &["OW", "update"],
+            },
+        ],
         tips: &[],
         group: "geo",
         since: "3.2.0",
@@ -2379,6 +2699,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2402,6 +2723,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2426,6 +2748,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -2435,6 +2758,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -2451,6 +2775,318 @@ pub static COMMANDS: &[CommandDef] = &[
         subs: &[],
     },
     CommandDef {
+        name: "xadd",
+        parent: None,
+        arity: -5,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        acl: &["stream"],
+        keys: (1, 1, 1),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "update"],
+        }],
+        tips: &["nondeterministic_output"],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Append an entry to a stream.",
+        handler: streams::xadd,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xrange",
+        parent: None,
+        arity: -4,
+        flags: flags::READONLY,
+        acl: &["stream"],
+        keys: (1, 1, 1),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RO", "access"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Entries of a stream in an ID range.",
+        handler: streams::xrange,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xrevrange",
+        parent: None,
+        arity: -4,
+        flags: flags::READONLY,
+        acl: &["stream"],
+        keys: (1, 1, 1),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RO", "access"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Entries of a stream in an ID range, newest first.",
+        handler: streams::xrevrange,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xlen",
+        parent: None,
+        arity: 2,
+        flags: flags::READONLY | flags::FAST,
+        acl: &["stream"],
+        keys: (1, 1, 1),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RO"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Number of entries in a stream.",
+        handler: streams::xlen,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xdel",
+        parent: None,
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
+        acl: &["stream"],
+        keys: (1, 1, 1),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "delete"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Delete entries from a stream.",
+        handler: streams::xdel,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xtrim",
+        parent: None,
+        arity: -4,
+        flags: flags::WRITE,
+        acl: &["stream"],
+        keys: (1, 1, 1),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "delete"],
+        }],
+        tips: &["nondeterministic_output"],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Remove the oldest entries of a stream.",
+        handler: streams::xtrim,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xsetid",
+        parent: None,
+        arity: -3,
+        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
+        acl: &["stream"],
+        keys: (1, 1, 1),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "update"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Set the last ID and counters of a stream.",
+        handler: streams::xsetid,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xread",
+        parent: None,
+        arity: -4,
+        flags: flags::BLOCKING | flags::READONLY | flags::BLOCKING | flags::MOVABLEKEYS,
+        acl: &["stream"],
+        keys: (0, 0, 0),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: Some("STREAMS"),
+            find: FindKeys::Range {
+                lastkey: -1,
+                step: 1,
+                limit: 2,
+            },
+            flags: &["RO", "access"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Entries after given IDs in streams, optionally waiting for them.",
+        handler: streams::xread,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xreadgroup",
+        parent: None,
+        arity: -7,
+        flags: flags::BLOCKING | flags::WRITE | flags::MOVABLEKEYS,
+        acl: &["stream"],
+        keys: (0, 0, 0),
+        key_specs: &[KeySpec {
+            index: 4,
+            keyword: Some("STREAMS"),
+            find: FindKeys::Range {
+                lastkey: -1,
+                step: 1,
+                limit: 2,
+            },
+            flags: &["RO", "access"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Entries for a consumer of a group, optionally waiting for them.",
+        handler: streams::xreadgroup,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xack",
+        parent: None,
+        arity: -4,
+        flags: flags::WRITE | flags::FAST,
+        acl: &["stream"],
+        keys: (1, 1, 1),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "update"],
+        }],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Acknowledge entries of a consumer group.",
+        handler: stream_groups::xack,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xpending",
+        parent: None,
+        arity: -3,
+        flags: flags::READONLY,
+        acl: &["stream"],
+        keys: (1, 1, 1),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RO", "access"],
+        }],
+        tips: &["nondeterministic_output"],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Pending entries of a consumer group.",
+        handler: stream_groups::xpending,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xclaim",
+        parent: None,
+        arity: -6,
+        flags: flags::WRITE | flags::FAST,
+        acl: &["stream"],
+        keys: (1, 1, 1),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "update"],
+        }],
+        tips: &["nondeterministic_output"],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Take pending entries over for a consumer.",
+        handler: stream_groups::xclaim,
+        subs: &[],
+    },
+    CommandDef {
+        name: "xautoclaim",
+        parent: None,
+        arity: -6,
+        flags: flags::WRITE | flags::FAST,
+        acl: &["stream"],
+        keys: (1, 1, 1),
+        key_specs: &[KeySpec {
+            index: 1,
+            keyword: None,
+            find: FindKeys::Range {
+                lastkey: 0,
+                step: 1,
+                limit: 0,
+            },
+            flags: &["RW", "delete"],
+        }],
+        tips: &["nondeterministic_output"],
+        group: "stream",
+        since: "6.2.0",
+        summary: "Take idle pending entries over for a consumer, by scanning.",
+        handler: stream_groups::xautoclaim,
+        subs: &[],
+    },
+    CommandDef {
         name: "pfadd",
         parent: None,
         arity: -2,
@@ -2459,6 +3095,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2482,6 +3119,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -2506,6 +3144,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -2515,6 +3154,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: -1,
                     step: 1,
@@ -2539,6 +3179,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (2, 2, 1),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2562,6 +3203,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -2585,6 +3227,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -2608,6 +3251,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -2631,6 +3275,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -2654,6 +3299,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2678,6 +3324,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -2687,6 +3334,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -2712,6 +3360,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -2721,6 +3370,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -2746,6 +3396,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -2755,6 +3406,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -2779,6 +3431,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2802,6 +3455,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2825,6 +3479,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2848,6 +3503,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2871,6 +3527,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2894,6 +3551,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2917,6 +3575,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2940,6 +3599,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2963,6 +3623,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -2986,6 +3647,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3326,6 +3988,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3349,6 +4012,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3372,6 +4036,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3395,6 +4060,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3418,6 +4084,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3441,6 +4108,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3464,6 +4132,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3487,6 +4156,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3510,6 +4180,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3533,6 +4204,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3556,6 +4228,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3579,6 +4252,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3602,6 +4276,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3625,6 +4300,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3648,6 +4324,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3671,6 +4348,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3695,6 +4373,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -3704,6 +4383,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -3729,6 +4409,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -3738,6 +4419,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -3762,6 +4444,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -3785,6 +4468,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -2,
                 step: 1,
@@ -3808,6 +4492,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -2,
                 step: 1,
@@ -3832,6 +4517,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -3841,6 +4527,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -3866,6 +4553,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -3875,6 +4563,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -3899,6 +4588,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -3922,6 +4612,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3945,6 +4636,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3968,6 +4660,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -3991,6 +4684,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4014,6 +4708,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4037,6 +4732,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4060,6 +4756,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4083,6 +4780,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4106,6 +4804,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4129,6 +4828,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4152,6 +4852,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4175,6 +4876,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4198,6 +4900,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4221,6 +4924,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4244,6 +4948,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4267,6 +4972,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4290,6 +4996,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4313,6 +5020,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4336,6 +5044,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4359,6 +5068,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4382,6 +5092,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4405,6 +5116,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4428,6 +5140,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4451,6 +5164,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4475,6 +5189,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -4484,6 +5199,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -4508,6 +5224,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -4531,6 +5248,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -4555,6 +5273,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -4564,6 +5283,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: -1,
                     step: 1,
@@ -4588,6 +5308,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -4612,6 +5333,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -4621,6 +5343,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: -1,
                     step: 1,
@@ -4645,6 +5368,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -4669,6 +5393,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -4678,6 +5403,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: -1,
                     step: 1,
@@ -4702,6 +5428,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4725,6 +5452,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4748,6 +5476,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4771,6 +5500,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4794,6 +5524,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4817,6 +5548,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4840,6 +5572,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4863,6 +5596,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4886,6 +5620,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4909,6 +5644,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4933,6 +5669,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -4942,6 +5679,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -4966,6 +5704,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -4989,6 +5728,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5012,6 +5752,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5035,6 +5776,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5058,6 +5800,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5081,6 +5824,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5104,6 +5848,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5127,6 +5872,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5150,6 +5896,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5173,6 +5920,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5196,6 +5944,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5219,6 +5968,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5242,6 +5992,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -5265,6 +6016,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -2,
                 step: 1,
@@ -5288,6 +6040,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -2,
                 step: 1,
@@ -5311,6 +6064,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 2,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -5334,6 +6088,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5357,6 +6112,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -5380,6 +6136,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -5403,6 +6160,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -5427,6 +6185,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -5436,6 +6195,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Keynum {
                     keynumidx: 0,
                     firstkey: 1,
@@ -5461,6 +6221,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -5470,6 +6231,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Keynum {
                     keynumidx: 0,
                     firstkey: 1,
@@ -5495,6 +6257,7 @@ pub static COMMANDS: &[CommandDef] = &[
         key_specs: &[
             KeySpec {
                 index: 1,
+                keyword: None,
                 find: FindKeys::Range {
                     lastkey: 0,
                     step: 1,
@@ -5504,6 +6267,7 @@ pub static COMMANDS: &[CommandDef] = &[
             },
             KeySpec {
                 index: 2,
+                keyword: None,
                 find: FindKeys::Keynum {
                     keynumidx: 0,
                     firstkey: 1,
@@ -5528,6 +6292,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (0, 0, 0),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Keynum {
                 keynumidx: 0,
                 firstkey: 1,
@@ -5551,6 +6316,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5619,6 +6385,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -5737,6 +6504,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -5760,6 +6528,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, -1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: -1,
                 step: 1,
@@ -5783,6 +6552,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5851,6 +6621,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5874,6 +6645,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -5897,6 +6669,7 @@ pub static COMMANDS: &[CommandDef] = &[
         keys: (1, 1, 1),
         key_specs: &[KeySpec {
             index: 1,
+            keyword: None,
             find: FindKeys::Range {
                 lastkey: 0,
                 step: 1,
@@ -6045,6 +6818,36 @@ pub static COMMANDS: &[CommandDef] = &[
         summary: "Inspect memory use.",
         handler: container_without_sub,
         subs: MEMORY_SUBS,
+    },
+    CommandDef {
+        name: "xgroup",
+        parent: None,
+        arity: -2,
+        flags: 0,
+        acl: &[],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Manage stream consumer groups.",
+        handler: container_without_sub,
+        subs: XGROUP_SUBS,
+    },
+    CommandDef {
+        name: "xinfo",
+        parent: None,
+        arity: -2,
+        flags: 0,
+        acl: &[],
+        keys: (0, 0, 0),
+        key_specs: &[],
+        tips: &[],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Inspect streams and their consumer groups.",
+        handler: container_without_sub,
+        subs: XINFO_SUBS,
     },
     CommandDef {
         name: "command",

@@ -98,6 +98,8 @@ params! {
     LazyfreeLazyUserFlush => ("lazyfree-lazy-user-flush", None, ParamKind::Bool, MODIFIABLE, "no"),
     SlowlogLogSlowerThan => ("slowlog-log-slower-than", None, ParamKind::Int(-1, i64::MAX), MODIFIABLE, "10000"),
     HllSparseMaxBytes => ("hll-sparse-max-bytes", None, ParamKind::Mem(0, i64::MAX), MODIFIABLE, "3000"),
+    StreamNodeMaxBytes => ("stream-node-max-bytes", None, ParamKind::Mem(0, i64::MAX), MODIFIABLE, "4096"),
+    StreamNodeMaxEntries => ("stream-node-max-entries", None, ParamKind::Int(0, i64::MAX), MODIFIABLE, "100"),
     BusyReplyThreshold => ("busy-reply-threshold", Some("lua-time-limit"), ParamKind::Int(0, i64::MAX), MODIFIABLE, "5000"),
     SlowlogMaxLen => ("slowlog-max-len", None, ParamKind::Int(0, i64::MAX), MODIFIABLE, "128"),
     ListMaxListpackSize => ("list-max-listpack-size", Some("list-max-ziplist-size"), ParamKind::Int(i32::MIN as i64, INT_MAX), MODIFIABLE, "-2"),

@@ -4,6 +4,7 @@
 
 use super::Db;
 use crate::types::Value;
+use crate::types::stream::StreamId;
 
 /// SHA-1 (FIPS 180-1); the digest needs nothing else, so it is written here.
 struct Sha1 {
@@ -119,6 +120,7 @@ fn mix_value(digest: &mut [u8; 20], val: &Value, expires: bool) {
         Value::Set(_) => 2,
         Value::Zset(_) => 3,
         Value::Hash(_) => 4,
+        Value::Stream(_) => 6,
     };
     mix_digest(digest, &ty.to_be_bytes());
     match val {
@@ -144,6 +146,21 @@ fn mix_value(digest: &mut [u8; 20], val: &Value, expires: bool) {
             mix_digest(&mut ele, v);
             xor_digest(digest, &ele);
         }),
+        Value::Stream(st) => {
+            let mut b = Vec::new();
+            st.range(StreamId::MIN, StreamId::MAX, false, |node, e| {
+                mix_digest(digest, format!("{}.{}", e.id.ms, e.id.seq).as_bytes());
+                node.for_each_field(e, |f, v| {
+                    b.clear();
+                    f.write_to(&mut b);
+                    mix_digest(digest, &b);
+                    b.clear();
+                    v.write_to(&mut b);
+                    mix_digest(digest, &b);
+                });
+                true
+            });
+        }
     }
     if expires {
         xor_digest(digest, b"!!expire!!");

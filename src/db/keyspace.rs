@@ -124,7 +124,7 @@ impl Server {
                 }
             }
             None => {
-                let ready = matches!(val, Value::List(_) | Value::Zset(_));
+                let ready = matches!(val, Value::List(_) | Value::Zset(_) | Value::Stream(_));
                 d.dict.insert_new(key, Obj { val, lru });
                 if !keep_ttl && !d.expires.is_empty() {
                     d.expires.remove(key);
@@ -207,7 +207,7 @@ impl Server {
     /// Add a key known to be absent.
     pub fn add_key(&mut self, db: usize, key: &[u8], val: Value) {
         let lru = self.new_access_stamp();
-        let ready = matches!(val, Value::List(_) | Value::Zset(_));
+        let ready = matches!(val, Value::List(_) | Value::Zset(_) | Value::Stream(_));
         self.dbs[db].dict.insert_new(key, Obj { val, lru });
         self.key_added(db, key, ready);
     }

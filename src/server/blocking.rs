@@ -29,9 +29,16 @@ impl Blocked {
     pub fn key_type(&self) -> &'static str {
         if self.def.name.starts_with("bz") {
             "zset"
+        } else if self.def.name.starts_with("xread") {
+            "stream"
         } else {
             "list"
         }
+    }
+
+    /// An XREADGROUP waits on a group, which goes away with its key.
+    pub fn reads_group(&self) -> bool {
+        self.def.name == "xreadgroup"
     }
 }
 
@@ -47,6 +54,8 @@ pub struct BlockingState {
     /// Deadline the ring's block timer is armed for.
     pub timer_armed_for: Option<i64>,
     pub blocked_clients: usize,
+    /// Blocked XREADGROUP clients (their keys are checked after each command).
+    group_readers: usize,
 }
 
 impl BlockingState {
@@ -95,6 +104,9 @@ impl Server {
             self.blocking.timeouts.insert((d, c.id));
         }
         self.blocking.blocked_clients += 1;
+        if def.name == "xreadgroup" {
+            self.blocking.group_readers += 1;
+        }
         c.blocked = Some(Box::new(Blocked {
             db: c.db,
             keys: uniq,
@@ -158,6 +170,9 @@ impl Server {
         let Some(b) = c.blocked.take() else {
             return;
         };
+        if b.reads_group() && !b.postponed {
+            self.blocking.group_readers -= 1;
+        }
         for k in b.keys {
             let key = (b.db, k);
             if let Some(q) = self.blocking.by_key.get_mut(&key) {
@@ -189,31 +204,66 @@ impl Server {
 
     /// Serve clients blocked on keys that became ready (after each top-level command).
     pub fn handle_ready_keys(&mut self) {
+        if self.blocking.group_readers > 0 {
+            self.signal_lost_groups();
+        }
         while let Some(k) = self.blocking.ready.pop_front() {
             self.blocking.ready_set.remove(&k);
             let Some(waiters) = self.blocking.by_key.get(&k).cloned() else {
                 continue;
             };
+            self.ready_key = Some(k.clone());
             for id in waiters {
                 // Only a key of the type the waiters pop from can serve them (a key replaced
-                // by a string meanwhile wakes nobody).
-                let Some(ty) = self.dbs[k.0].dict.get(&k.1).map(|o| o.val.type_name()) else {
-                    break;
-                };
+                // by a string meanwhile wakes nobody), except XREADGROUP readers, who are told
+                // their stream is gone.
+                let ty = self.dbs[k.0].dict.get(&k.1).map(|o| o.val.type_name());
                 let Some(&slot) = self.client_ids.get(&id) else {
                     continue;
                 };
                 let Some(mut c) = self.clients[slot as usize].take() else {
                     continue;
                 };
-                let wants = c.blocked.as_ref().map(|b| b.key_type());
-                if wants != Some(ty) {
-                    self.clients[slot as usize] = Some(c);
-                    continue;
+                let serve = c.blocked.as_ref().is_some_and(|b| {
+                    Some(b.key_type()) == ty || (b.reads_group() && ty != Some("stream"))
+                });
+                if serve {
+                    self.serve_blocked(&mut c);
                 }
-                self.serve_blocked(&mut c);
                 self.clients[slot as usize] = Some(c);
             }
+            self.ready_key = None;
+        }
+    }
+
+    /// Mark ready the keys XREADGROUP readers wait on whose stream or group is gone (deleted,
+    /// overwritten, flushed, swapped away, XGROUP DESTROY), so they get their error now.
+    fn signal_lost_groups(&mut self) {
+        let mut lost = Vec::new();
+        for ((db, key), ids) in &self.blocking.by_key {
+            let groups: Vec<Vec<u8>> = ids
+                .iter()
+                .filter_map(|id| self.client_ids.get(id))
+                .filter_map(|&slot| self.clients[slot as usize].as_ref())
+                .filter_map(|c| c.blocked.as_ref())
+                .filter(|b| b.reads_group())
+                .filter_map(|b| b.argv.get(2).cloned())
+                .collect();
+            if groups.is_empty() {
+                continue;
+            }
+            let gone = match self.dbs[*db].dict.get(key).map(|o| &o.val) {
+                Some(crate::types::Value::Stream(s)) => {
+                    groups.iter().any(|g| !s.cgroups.contains_key(g.as_slice()))
+                }
+                _ => true,
+            };
+            if gone {
+                lost.push((*db, key.clone()));
+            }
+        }
+        for (db, key) in lost {
+            self.signal_key_ready(db, &key);
         }
     }
 
@@ -234,6 +284,11 @@ impl Server {
         self.serving_blocked = false;
         if c.out.buf.len() > before {
             let usec = self.last_call_usec;
+            let st = self.stats.command(def);
+            st.usec += usec;
+            if self.last_call_failed {
+                st.failed_calls += 1;
+            }
             self.slow_log(c, def, &refs, usec);
             self.unblock_client(c);
             self.after_reply(c);

@@ -303,6 +303,8 @@ impl Server {
                 .map_err(|e| format!("initialising Lua: {e}"))?,
             blocking: Default::default(),
             serving_blocked: false,
+            last_call_failed: false,
+            ready_key: None,
             block_timer_spec: Box::new(types::Timespec::new()),
             touches_signalled: false,
             evict_next_db: 0,

@@ -433,13 +433,19 @@ impl Server {
         let failed = self.stats.total_error_replies > self.errors_accounted
             || std::mem::take(&mut c.out.failed_uncounted);
         self.errors_accounted = self.stats.total_error_replies;
-        let st = self.stats.command(def);
-        st.calls += 1;
-        st.usec += usec;
-        if failed {
-            st.failed_calls += 1;
+        if self.serving_blocked {
+            // Counted when it blocked; serving it adds its time and failure only, once it
+            // replies (blocking.rs, as Redis's updateStatsOnUnblock).
+            self.last_call_failed = failed;
+        } else {
+            let st = self.stats.command(def);
+            st.calls += 1;
+            st.usec += usec;
+            if failed {
+                st.failed_calls += 1;
+            }
+            self.stats.total_commands += 1;
         }
-        self.stats.total_commands += 1;
         let changed = self.dirty > dirty_before || std::mem::take(&mut c.force_propagation);
         // WATCH: every key the command names is touched when it changed data (Redis's
         // signalModifiedKey calls, made here once from the key specs).

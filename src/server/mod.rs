@@ -144,6 +144,10 @@ pub struct Server {
     pub blocking: blocking::BlockingState,
     /// A blocked client's command is being re-run to serve it.
     pub serving_blocked: bool,
+    /// Whether the last serving re-run of a blocked command replied an error.
+    pub last_call_failed: bool,
+    /// The key whose waiters are being served (a stream reader is served that key only).
+    pub ready_key: Option<(usize, Vec<u8>)>,
     pub block_timer_spec: Box<io_uring::types::Timespec>,
     /// The running command touched watched keys itself (a key it names may be unchanged).
     pub touches_signalled: bool,

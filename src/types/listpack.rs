@@ -449,6 +449,17 @@ impl Listpack {
         self.insert_encoded(end, &encode(s));
     }
 
+    /// Append an integer entry (stream records' flags, deltas and counts).
+    pub fn push_int(&mut self, v: i64) {
+        let end = self.buf.len() - 1;
+        self.insert_encoded(end, &encode_int(v));
+    }
+
+    /// Replace the entry at `pos` with an integer.
+    pub fn replace_int(&mut self, pos: usize, v: i64) {
+        self.replace_encoded(pos, &encode_int(v));
+    }
+
     pub fn push_front(&mut self, s: &[u8]) {
         self.insert_encoded(HDR, &encode(s));
     }
@@ -494,7 +505,10 @@ impl Listpack {
 
     /// Replace the entry at `pos` with `s`.
     pub fn replace(&mut self, pos: usize, s: &[u8]) {
-        let e = encode(s);
+        self.replace_encoded(pos, &encode(s));
+    }
+
+    fn replace_encoded(&mut self, pos: usize, e: &Encoded) {
         let b = e.bytes();
         let old = self.entry_size(pos);
         if b.len() > old {

@@ -10,12 +10,14 @@ pub mod lzf;
 pub mod quicklist;
 pub mod set;
 pub mod skiplist;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
 pub use hash::HashValue;
 pub use quicklist::Quicklist;
 pub use set::SetValue;
+pub use stream::Stream;
 pub use string::StrValue;
 pub use zset::ZsetValue;
 
@@ -38,6 +40,7 @@ pub enum Value {
     Hash(HashValue),
     Set(SetValue),
     Zset(ZsetValue),
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -49,6 +52,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::Zset(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -60,6 +64,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::Zset(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -85,6 +90,7 @@ impl Value {
             Value::Hash(h) => h.alloc_size(),
             Value::Set(s) => s.alloc_size(),
             Value::Zset(z) => z.alloc_size(),
+            Value::Stream(s) => s.alloc_size(),
         }
     }
 
@@ -96,6 +102,7 @@ impl Value {
             Value::Hash(h) => h.len(),
             Value::Set(s) => s.len(),
             Value::Zset(z) => z.len(),
+            Value::Stream(s) => s.length as usize,
         }
     }
 }
@@ -126,6 +133,7 @@ projections! {
     as_hash, as_hash_mut, Hash, HashValue;
     as_set, as_set_mut, Set, SetValue;
     as_zset, as_zset_mut, Zset, ZsetValue;
+    as_stream, as_stream_mut, Stream, Box<Stream>;
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use crate::types::hash::HashLimits;
 use crate::types::intset::IntSet;
 use crate::types::listpack::{Listpack, LpVal};
 use crate::types::quicklist::{End, QlNode, Quicklist};
+use crate::types::stream::{Consumer, ConsumerGroup, Nack, StreamId};
 use crate::types::zset::ZsetLimits;
-use crate::types::{HashValue, SetValue, StrValue, Value, ZsetValue};
+use crate::types::{HashValue, SetValue, StrValue, Stream, Value, ZsetValue};
 use std::io::Read;
 
 /// Where and why a file or payload was refused.
@@ -659,10 +660,9 @@ impl<R: Read> RdbReader<R> {
                 }
                 Ok(Some(Value::Hash(h)))
             }
-            rtype::STREAM_LISTPACKS | rtype::STREAM_LISTPACKS_2 | rtype::STREAM_LISTPACKS_3 => err(
-                at,
-                format!("stream values (RDB type {t}) are not supported"),
-            ),
+            rtype::STREAM_LISTPACKS | rtype::STREAM_LISTPACKS_2 | rtype::STREAM_LISTPACKS_3 => {
+                Ok(Some(Value::Stream(Box::new(self.stream(t, at)?))))
+            }
             rtype::MODULE | rtype::MODULE_2 => err(
                 at,
                 format!("module values (RDB type {t}) are not supported"),
@@ -676,6 +676,120 @@ impl<R: Read> RdbReader<R> {
             ),
             _ => err(at, format!("unknown RDB value type {t}")),
         }
+    }
+
+    fn stream_id(&mut self) -> Result<StreamId> {
+        Ok(StreamId::new(self.length()?, self.length()?))
+    }
+
+    fn raw_stream_id(&mut self, at: u64) -> Result<StreamId> {
+        let b = self.take(16)?;
+        StreamId::decode(b).map_or_else(|| err(at, "bad stream ID"), Ok)
+    }
+
+    fn millis(&mut self) -> Result<i64> {
+        let b = self.take(8)?;
+        Ok(i64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    }
+
+    /// A stream of any of the three stream types (rdbLoadObject's checks included).
+    fn stream(&mut self, t: u8, at: u64) -> Result<Stream> {
+        let mut st = Stream::new();
+        let nodes = self.count("stream node")?;
+        for _ in 0..nodes {
+            let key = self.string()?;
+            let Some(master) = StreamId::decode(&key) else {
+                return err(at, "stream node key entry is not the size of a stream ID");
+            };
+            let data = self.string()?;
+            let lp = Listpack::from_bytes(&data)
+                .filter(crate::types::stream::valid_node)
+                .map_or_else(|| err(at, "stream listpack integrity check failed"), Ok)?;
+            if lp.is_empty() {
+                return err(at, "empty listpack inside stream");
+            }
+            if st.nodes.insert(master, lp).is_some() {
+                return err(at, "listpack re-added with existing key");
+            }
+        }
+        st.length = self.length()?;
+        st.last_id = self.stream_id()?;
+        if t == rtype::STREAM_LISTPACKS {
+            st.entries_added = st.length;
+            st.first_id = st.edge_id(true, true);
+        } else {
+            st.first_id = self.stream_id()?;
+            st.max_deleted_entry_id = self.stream_id()?;
+            st.entries_added = self.length()?;
+        }
+        if st.length > 0 && st.nodes.is_empty() {
+            return err(at, "stream length inconsistent with rax entries");
+        }
+        let groups = self.count("stream consumer group")?;
+        for _ in 0..groups {
+            let name = self.string()?;
+            let last_id = self.stream_id()?;
+            let entries_read = if t == rtype::STREAM_LISTPACKS {
+                st.estimate_distance(last_id)
+            } else {
+                self.length()? as i64
+            };
+            let mut g = ConsumerGroup::new(last_id, entries_read);
+            let pel = self.count("stream PEL")?;
+            for _ in 0..pel {
+                let id = self.raw_stream_id(at)?;
+                let nack = Nack {
+                    delivery_time: self.millis()?,
+                    delivery_count: self.length()?,
+                    consumer: Box::default(),
+                };
+                if g.pel.insert(id, nack).is_some() {
+                    return err(
+                        at,
+                        "duplicated global PEL entry loading stream consumer group",
+                    );
+                }
+            }
+            let consumers = self.count("stream consumer")?;
+            let mut owned_ids = std::collections::BTreeSet::new();
+            for _ in 0..consumers {
+                let cname = self.string()?;
+                let seen_time = self.millis()?;
+                if t == rtype::STREAM_LISTPACKS_3 {
+                    self.millis()?; // active time (Redis 7.4), not kept
+                }
+                if g.consumers.contains_key(cname.as_slice()) {
+                    return err(at, "duplicate stream consumer detected");
+                }
+                let mut c = Consumer {
+                    seen_time,
+                    pel: Default::default(),
+                };
+                let owned = self.count("stream consumer PEL")?;
+                for _ in 0..owned {
+                    let id = self.raw_stream_id(at)?;
+                    let Some(nack) = g.pel.get_mut(&id) else {
+                        return err(at, "consumer entry not found in group global PEL");
+                    };
+                    nack.consumer = cname.as_slice().into();
+                    owned_ids.insert(id);
+                    if !c.pel.insert(id) {
+                        return err(
+                            at,
+                            "duplicated consumer PEL entry loading a stream consumer group",
+                        );
+                    }
+                }
+                g.consumers.insert(cname.into_boxed_slice(), c);
+            }
+            if owned_ids.len() != g.pel.len() {
+                return err(at, "stream CG PEL entry without consumer");
+            }
+            if st.cgroups.insert(name.into_boxed_slice(), g).is_some() {
+                return err(at, "duplicated consumer group name");
+            }
+        }
+        Ok(st)
     }
 
     /// A listpack of pairs from a pairs listpack or ziplist; checked, even.

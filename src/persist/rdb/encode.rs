@@ -31,6 +31,7 @@ pub fn type_byte(v: &Value) -> u8 {
         Value::Zset(ZsetValue::Skip(_)) => rtype::ZSET_2,
         Value::Hash(HashValue::Listpack(_)) => rtype::HASH_LISTPACK,
         Value::Hash(HashValue::Table(_)) => rtype::HASH,
+        Value::Stream(_) => rtype::STREAM_LISTPACKS_2,
     }
 }
 
@@ -298,7 +299,49 @@ impl<W: Write> RdbWriter<W> {
                 });
                 res
             }
+            Value::Stream(st) => self.stream(st),
         }
+    }
+
+    /// A stream (RDB_TYPE_STREAM_LISTPACKS_2): its nodes as stored, its counters, then each
+    /// group with its PEL (IDs, delivery times and counts) and consumers (names, seen times and
+    /// the IDs they own).
+    fn stream(&mut self, st: &crate::types::Stream) -> io::Result<()> {
+        self.len(st.nodes.len() as u64)?;
+        for (master, lp) in &st.nodes {
+            self.string(&master.encode())?;
+            self.string(lp.as_bytes())?;
+        }
+        self.len(st.length)?;
+        for id in [st.last_id, st.first_id, st.max_deleted_entry_id] {
+            self.len(id.ms)?;
+            self.len(id.seq)?;
+        }
+        self.len(st.entries_added)?;
+        self.len(st.cgroups.len() as u64)?;
+        for (name, g) in &st.cgroups {
+            self.string(name)?;
+            self.len(g.last_id.ms)?;
+            self.len(g.last_id.seq)?;
+            // Redis writes the signed counter through its unsigned length encoding.
+            self.len(g.entries_read as u64)?;
+            self.len(g.pel.len() as u64)?;
+            for (id, nack) in &g.pel {
+                self.raw(&id.encode())?;
+                self.raw(&nack.delivery_time.to_le_bytes())?;
+                self.len(nack.delivery_count)?;
+            }
+            self.len(g.consumers.len() as u64)?;
+            for (cname, c) in &g.consumers {
+                self.string(cname)?;
+                self.raw(&c.seen_time.to_le_bytes())?;
+                self.len(c.pel.len() as u64)?;
+                for id in &c.pel {
+                    self.raw(&id.encode())?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The EOF opcode and the checksum (zero when checksums are off); hands back the output.

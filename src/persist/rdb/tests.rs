@@ -5,6 +5,7 @@ use super::decode::{Item, LoadLimits, RdbReader, value_from_dump, verify_dump_pa
 use super::encode::{RdbWriter, dump_payload};
 use crate::types::hash::HashLimits;
 use crate::types::quicklist::{End, Quicklist};
+use crate::types::stream::StreamId;
 use crate::types::zset::ZsetLimits;
 use crate::types::{HashValue, SetValue, StrValue, Value, ZsetValue};
 use proptest::prelude::*;
@@ -52,6 +53,14 @@ fn logical(v: &Value) -> (String, Vec<Vec<u8>>) {
                 els.push(v);
             }
         }
+        Value::Stream(st) => st.range(StreamId::MIN, StreamId::MAX, false, |node, e| {
+            els.push(e.id.to_bytes());
+            node.for_each_field(e, |f, v| {
+                els.push(f.to_vec());
+                els.push(v.to_vec());
+            });
+            true
+        }),
     }
     (v.type_name().into(), els)
 }
@@ -292,4 +301,46 @@ fn dump_payload_footer_is_checked() {
     p[n - 1] ^= 1;
     assert!(verify_dump_payload(&p).is_none());
     assert!(verify_dump_payload(b"short").is_none());
+}
+
+#[test]
+fn streams_round_trip_with_tombstones_and_consumer_groups() {
+    use crate::types::stream::{ConsumerGroup, Nack, NodeLimits};
+    let limits = NodeLimits {
+        max_bytes: 4096,
+        max_entries: 3,
+    };
+    let mut st = crate::types::Stream::new();
+    for i in 1..=8u64 {
+        let v = i.to_string();
+        let fields: [&[u8]; 4] = [b"f", v.as_bytes(), b"g", b"x"];
+        st.append(&fields, Some((StreamId::new(i, 0), true)), 0, limits)
+            .unwrap();
+    }
+    st.delete(StreamId::new(2, 0));
+    st.max_deleted_entry_id = StreamId::new(2, 0);
+    let mut g = ConsumerGroup::new(StreamId::new(5, 0), 4);
+    g.create_consumer(b"alice", 1000);
+    g.create_consumer(b"bob", 2000);
+    for (id, owner) in [(3u64, &b"alice"[..]), (4, b"bob")] {
+        let id = StreamId::new(id, 0);
+        g.pel.insert(
+            id,
+            Nack {
+                delivery_time: 1234,
+                delivery_count: 2,
+                consumer: owner.into(),
+            },
+        );
+        g.assign(id, owner);
+    }
+    st.cgroups.insert(b"workers"[..].into(), g);
+    let v = Value::Stream(Box::new(st));
+    for compress in [false, true] {
+        let p = dump_payload(&v, compress);
+        let back =
+            value_from_dump(verify_dump_payload(&p).unwrap(), LoadLimits::defaults()).unwrap();
+        assert_eq!(back, v);
+        assert_eq!(logical(&back), logical(&v));
+    }
 }
