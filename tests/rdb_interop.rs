@@ -70,11 +70,74 @@ fn populate_more(c: &mut Conn) {
     ] {
         ok(c.cmd(&["SET", k, v]));
     }
+    // Streams: several nodes, tombstones, an emptied stream, consumer groups with pending
+    // entries owned by consumers.
+    ok(c.cmd(&["CONFIG", "SET", "stream-node-max-entries", "7"]));
+    for i in 1..=40 {
+        let v = format!("{}", i * 3);
+        let mut args = vec!["XADD", "events", "", "kind", "click", "n", &v];
+        let id = format!("{}-{}", 1000 + i, i % 3);
+        args[2] = &id;
+        if i % 5 == 0 {
+            args.extend(["extra", "field"]);
+        }
+        ok(c.cmd(&args));
+    }
+    ok(c.cmd(&["XDEL", "events", "1003-0", "1010-1", "1011-2"]));
+    ok(c.cmd(&["XGROUP", "CREATE", "events", "workers", "0"]));
+    ok(c.cmd(&[
+        "XGROUP",
+        "CREATE",
+        "events",
+        "late",
+        "$",
+        "ENTRIESREAD",
+        "40",
+    ]));
+    ok(c.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "alice",
+        "COUNT",
+        "5",
+        "STREAMS",
+        "events",
+        ">",
+    ]));
+    ok(c.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "bob",
+        "COUNT",
+        "3",
+        "STREAMS",
+        "events",
+        ">",
+    ]));
+    ok(c.cmd(&["XACK", "events", "workers", "1002-2"]));
+    ok(c.cmd(&["XGROUP", "CREATECONSUMER", "events", "workers", "idle"]));
+    ok(c.cmd(&["XADD", "emptied", "1-1", "a", "b"]));
+    ok(c.cmd(&["XDEL", "emptied", "1-1"]));
+    ok(c.cmd(&["CONFIG", "SET", "stream-node-max-entries", "100"]));
     ok(c.cmd(&["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "100"]));
     ok(c.cmd(&["RPUSH", "plainnodes", "small", &"P".repeat(500), "tail"]));
     ok(c.cmd(&["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0"]));
     ok(c.cmd(&["CONFIG", "SET", "list-compress-depth", "0"]));
     ok(c.cmd(&["SELECT", "0"]));
+}
+
+/// The streams' full state (entries, groups, pending entries with their stored times,
+/// consumers with their seen times), which DEBUG DIGEST does not cover.
+fn streams(c: &mut Conn) -> Vec<Reply> {
+    assert!(!c.cmd(&["SELECT", "5"]).is_error());
+    let out = ["events", "emptied"]
+        .iter()
+        .map(|k| c.cmd(&["XINFO", "STREAM", k, "FULL"]))
+        .collect();
+    assert!(!c.cmd(&["SELECT", "0"]).is_error());
+    out
 }
 
 fn check_rdb(path: &Path) {
@@ -120,6 +183,7 @@ fn forkv_files_are_loaded_by_redis_with_the_same_digest() {
         populate_more(&mut c);
         let d = digest(&mut c);
         let enc = encodings(&mut c);
+        let st = streams(&mut c);
         assert_eq!(c.cmd(&["SAVE"]), status("OK"));
         check_rdb(&s.dir.path().join("dump.rdb"));
         let r = start_redis_in(
@@ -134,6 +198,7 @@ fn forkv_files_are_loaded_by_redis_with_the_same_digest() {
         let mut rc = r.conn();
         assert_eq!(digest(&mut rc), d, "policy {policy}");
         assert_eq!(encodings(&mut rc), enc, "policy {policy}");
+        assert_eq!(streams(&mut rc), st, "policy {policy}");
         assert!(rc.cmd(&["PTTL", "ttl"]).int() > 0);
         if policy == "allkeys-lfu" {
             // The LFU counters travelled (a fresh key would have 5... the loaded ones keep theirs).
@@ -152,6 +217,7 @@ fn redis_files_are_loaded_by_forkv_with_the_same_digest() {
     populate_more(&mut rc);
     let d = digest(&mut rc);
     let enc = encodings(&mut rc);
+    let st = streams(&mut rc);
     assert_eq!(rc.cmd(&["SAVE"]), status("OK"));
     let s = start_forkv_in(
         copy_dump(r.dir.path(), "interop-f"),
@@ -160,6 +226,7 @@ fn redis_files_are_loaded_by_forkv_with_the_same_digest() {
     let mut c = s.conn();
     assert_eq!(digest(&mut c), d);
     assert_eq!(encodings(&mut c), enc);
+    assert_eq!(streams(&mut c), st);
     assert!(c.cmd(&["PTTL", "ttl"]).int() > 0);
     // And forkv's own save of what it loaded is accepted by Redis's checker.
     assert_eq!(c.cmd(&["SAVE"]), status("OK"));
@@ -218,9 +285,10 @@ fn dump_and_restore_work_across_forkv_and_redis() {
             };
             let Reply::Array(w) = dr else { panic!() };
             assert_eq!(v, w, "{k} restored in redis");
-            // Values in compact encodings serialize byte for byte as Redis does.
+            // Values in compact encodings (and streams, stored as listpacks) serialize byte for
+            // byte as Redis does.
             let e = rc.cmd(&["OBJECT", "ENCODING", &k]).bulk_str();
-            if ["int", "embstr", "raw", "listpack", "intset"].contains(&e.as_str()) {
+            if ["int", "embstr", "raw", "listpack", "intset", "stream"].contains(&e.as_str()) {
                 assert_eq!(fp, p, "{k} ({e})");
             }
         }

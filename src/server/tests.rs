@@ -450,3 +450,90 @@ fn pfcount_propagates_only_when_it_stores_the_estimate() {
     assert_eq!(run(&mut s, &mut c, "PFCOUNT h"), ":3\r\n");
     assert_eq!(take_effects(&mut s), Vec::<String>::new());
 }
+
+#[test]
+fn xadd_propagates_the_generated_id_and_an_exact_trim() {
+    let mut s = test_server();
+    let mut c = test_client();
+    s.cfg
+        .set(crate::config::P::StreamNodeMaxEntries, &["10".to_string()])
+        .unwrap();
+    for i in 1..=25 {
+        run(&mut s, &mut c, &format!("XADD st {i}-* f v"));
+    }
+    let e = take_effects(&mut s);
+    assert_eq!(e[0], "SELECT 0");
+    assert_eq!(e[1], "XADD st 1-0 f v");
+    assert_eq!(e[25], "XADD st 25-0 f v");
+    // "~ 12" removes whole nodes only (10 entries) and is propagated as the length it left.
+    let r = run(&mut s, &mut c, "XADD st MAXLEN ~ 12 26 f v");
+    assert_eq!(r, "$4\r\n26-0\r\n");
+    assert_eq!(take_effects(&mut s), ["XADD st MAXLEN = 16 26 f v"]);
+    assert_eq!(run(&mut s, &mut c, "XTRIM st MINID ~ 21"), ":10\r\n");
+    assert_eq!(take_effects(&mut s), ["XTRIM st MINID = 21-0"]);
+    // Nothing trimmed: nothing propagated.
+    assert_eq!(run(&mut s, &mut c, "XTRIM st MAXLEN 100"), ":0\r\n");
+    assert!(take_effects(&mut s).is_empty());
+}
+
+#[test]
+fn group_reads_propagate_as_claims_and_noack_reads_as_setid() {
+    let mut s = test_server();
+    let mut c = test_client();
+    run(&mut s, &mut c, "XADD st 1-1 a 1");
+    run(&mut s, &mut c, "XADD st 2-1 b 2");
+    run(&mut s, &mut c, "XGROUP CREATE st g 0");
+    take_effects(&mut s);
+    let r = run(&mut s, &mut c, "XREADGROUP GROUP g alice STREAMS st >");
+    assert!(r.contains("1-1") && r.contains("2-1"), "{r}");
+    let e = take_effects(&mut s);
+    // Two claims that recreate the pending entries, in one transaction.
+    assert_eq!(e.len(), 4, "{e:?}");
+    assert_eq!(e[0], "MULTI");
+    assert_eq!(e[3], "EXEC");
+    for (line, id) in [(&e[1], "1-1"), (&e[2], "2-1")] {
+        let w: Vec<&str> = line.split(' ').collect();
+        assert_eq!(&w[..6], ["XCLAIM", "st", "g", "alice", "0", id]);
+        assert_eq!(w[6], "TIME");
+        assert_eq!(
+            &w[8..],
+            ["RETRYCOUNT", "1", "FORCE", "JUSTID", "LASTID", id]
+        );
+    }
+    run(&mut s, &mut c, "XADD st 3-1 c 3");
+    take_effects(&mut s);
+    run(&mut s, &mut c, "XREADGROUP GROUP g bob NOACK STREAMS st >");
+    assert_eq!(
+        take_effects(&mut s),
+        [
+            "MULTI",
+            "XGROUP CREATECONSUMER st g bob",
+            "XGROUP SETID st g 3-1 ENTRIESREAD 3",
+            "EXEC"
+        ]
+    );
+    // Acknowledging propagates the command itself; XINFO nothing.
+    assert_eq!(run(&mut s, &mut c, "XACK st g 1-1 9-9"), ":1\r\n");
+    assert_eq!(take_effects(&mut s), ["XACK st g 1-1 9-9"]);
+    run(&mut s, &mut c, "XINFO GROUPS st");
+    assert!(take_effects(&mut s).is_empty());
+}
+
+#[test]
+fn xclaim_of_a_deleted_entry_drops_its_pending_record() {
+    let mut s = test_server();
+    let mut c = test_client();
+    run(&mut s, &mut c, "XADD st 1-1 a 1");
+    run(&mut s, &mut c, "XGROUP CREATE st g 0");
+    run(&mut s, &mut c, "XREADGROUP GROUP g alice STREAMS st >");
+    run(&mut s, &mut c, "XDEL st 1-1");
+    take_effects(&mut s);
+    assert_eq!(run(&mut s, &mut c, "XCLAIM st g bob 0 1-1"), "*0\r\n");
+    let e = take_effects(&mut s);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("XCLAIM st g alice 0 1-1 TIME "), "{e:?}");
+    assert_eq!(
+        run(&mut s, &mut c, "XPENDING st g"),
+        "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n"
+    );
+}

@@ -682,7 +682,7 @@ impl Stream {
             let deleted = int_at(lp, p);
             lp.replace_int(p, deleted + 1);
         }
-        self.length -= 1;
+        self.length = self.length.saturating_sub(1);
         true
     }
 
@@ -703,12 +703,12 @@ impl Stream {
                 break;
             }
             let remove_node = match t.by {
-                TrimBy::MaxLen(maxlen) => self.length - entries >= maxlen,
+                TrimBy::MaxLen(maxlen) => self.length.saturating_sub(entries) >= maxlen,
                 TrimBy::MinId(min) => node.last_entry().is_some_and(|e| e.id < min),
             };
             if remove_node {
                 self.nodes.remove(&k);
-                self.length -= entries;
+                self.length = self.length.saturating_sub(entries);
                 deleted += entries;
                 continue;
             }
@@ -744,7 +744,7 @@ impl Stream {
             lp.replace_int(p, entries as i64 - from_node as i64);
             let p = lp.next(p).expect("deleted count");
             lp.replace_int(p, old_deleted + from_node as i64);
-            self.length -= from_node;
+            self.length = self.length.saturating_sub(from_node);
             deleted += from_node;
             break;
         }
@@ -754,6 +754,36 @@ impl Stream {
             self.first_id = self.edge_id(true, true);
         }
         deleted
+    }
+
+    /// Whether the nodes agree with the stream's counters: entries in ID order across nodes,
+    /// none below its node's master ID or above the last ID, node counts that match what the
+    /// nodes hold, and a length that is the sum of them (loading checks untrusted input).
+    pub fn consistent(&self) -> bool {
+        let mut live_total: u64 = 0;
+        let mut prev: Option<StreamId> = None;
+        for (k, lp) in &self.nodes {
+            let node = Node::new(*k, lp);
+            let (mut live, mut dead) = (0i64, 0i64);
+            let mut e = node.first_entry();
+            while let Some(en) = e {
+                if en.id < *k || en.id > self.last_id || prev.is_some_and(|p| en.id <= p) {
+                    return false;
+                }
+                prev = Some(en.id);
+                if en.flags & FLAG_DELETED != 0 {
+                    dead += 1;
+                } else {
+                    live += 1;
+                }
+                e = node.next_entry(&en);
+            }
+            if live != node.live() || dead != node.deleted() {
+                return false;
+            }
+            live_total += live as u64;
+        }
+        live_total == self.length
     }
 
     /// Whether a tombstone may lie between `start` and `end` (streamRangeHasTombstones).

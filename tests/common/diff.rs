@@ -28,6 +28,62 @@ pub enum Cmp {
     /// Every nested collection compared as a multiset (EXEC: the queued commands' replies
     /// may include unordered ones).
     Deep,
+    /// Stream replies with times of their own (XPENDING's idle times, XINFO's seen and
+    /// delivery times): those integers are zeroed, everything else compared exactly.
+    StreamTimes,
+}
+
+/// Zero the times in a stream reply: the idle or delivery time of pending rows
+/// (`[id, consumer, time, count]`, `[id, time, count]`) and the value after an `idle` or
+/// `seen-time` label.
+fn stream_times_zeroed(r: &Reply) -> Reply {
+    let zero_after_label = |items: &[Reply]| -> Vec<Reply> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let labelled =
+                    i > 0 && (items[i - 1] == bulk("idle") || items[i - 1] == bulk("seen-time"));
+                match x {
+                    Reply::Int(_) if labelled => Reply::Int(0),
+                    other => stream_times_zeroed(other),
+                }
+            })
+            .collect()
+    };
+    match r {
+        Reply::Array(v) => match v.as_slice() {
+            [
+                Reply::Bulk(id),
+                Reply::Bulk(c),
+                Reply::Int(_),
+                Reply::Int(n),
+            ] => Reply::Array(vec![
+                Reply::Bulk(id.clone()),
+                Reply::Bulk(c.clone()),
+                Reply::Int(0),
+                Reply::Int(*n),
+            ]),
+            [Reply::Bulk(id), Reply::Int(_), Reply::Int(n)] => {
+                Reply::Array(vec![Reply::Bulk(id.clone()), Reply::Int(0), Reply::Int(*n)])
+            }
+            _ => Reply::Array(zero_after_label(v)),
+        },
+        Reply::Map(m) => Reply::Map(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Reply::Int(_) if *k == bulk("idle") || *k == bulk("seen-time") => {
+                            Reply::Int(0)
+                        }
+                        other => stream_times_zeroed(other),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn deep_sorted(r: &Reply) -> Reply {
@@ -94,6 +150,7 @@ pub fn normalize(r: &Reply, how: Cmp) -> Reply {
             other => other.clone(),
         },
         Cmp::Deep => deep_sorted(r),
+        Cmp::StreamTimes => stream_times_zeroed(r),
         Cmp::Shape => match r {
             Reply::Array(v) => Reply::Int(v.len() as i64),
             Reply::Bulk(_) => Reply::Bulk(vec![]),
@@ -181,6 +238,7 @@ pub fn cmp_for(args: &[Vec<u8>]) -> Cmp {
         {
             Cmp::Unordered
         }
+        "xpending" | "xinfo" => Cmp::StreamTimes,
         "ttl" | "pttl" => Cmp::TtlClass,
         // Absolute deadlines depend on when each server ran the command: compare the class.
         "expiretime" | "pexpiretime" => Cmp::TtlClass,

@@ -722,8 +722,8 @@ impl<R: Read> RdbReader<R> {
             st.max_deleted_entry_id = self.stream_id()?;
             st.entries_added = self.length()?;
         }
-        if st.length > 0 && st.nodes.is_empty() {
-            return err(at, "stream length inconsistent with rax entries");
+        if !st.consistent() {
+            return err(at, "stream length inconsistent with its nodes");
         }
         let groups = self.count("stream consumer group")?;
         for _ in 0..groups {
