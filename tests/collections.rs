@@ -20,22 +20,6 @@ fn info_int(c: &mut Conn, section: &str, field: &str) -> i64 {
         .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
 }
 
-/// Wait until INFO reports `n` blocked clients (the blocking command has been processed).
-fn wait_blocked(c: &mut Conn, n: i64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let info = c.cmd(&["INFO", "clients"]).bulk_str();
-        if info.contains(&format!("blocked_clients:{n}\r\n")) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never reached {n} blocked clients: {info}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn blocking_pop_times_out_with_subsecond_resolution() {
     let s = start_forkv(&[]);

@@ -553,22 +553,6 @@ fn functions_survive_a_restart_through_the_rdb_file() {
     assert_eq!(c.cmd(&["FCALL", "k1", "0"]), err("ERR Function not found"));
 }
 
-/// Wait until INFO reports `n` blocked clients (another connection's command is held).
-fn wait_blocked(c: &mut Conn, n: usize) {
-    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let info = c.cmd(&["INFO", "clients"]).bulk_str();
-        if info.contains(&format!("blocked_clients:{n}\r\n")) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < give_up,
-            "never reached {n} blocked clients: {info}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn client_pause_write_holds_scripts_by_their_declared_flags() {
     let srv = start_forkv(&[]);

@@ -473,14 +473,3 @@ fn blocked_readers_are_served_in_order_and_group_readers_see_their_group_go() {
     r1.send(&["XREAD", "BLOCK", "50", "STREAMS", "s", "$"]);
     assert_eq!(r1.read(), Reply::NilArray);
 }
-
-fn wait_blocked(c: &mut Conn, n: usize) {
-    for _ in 0..2000 {
-        let info = c.cmd(&["INFO", "clients"]).bulk_str();
-        if info.contains(&format!("blocked_clients:{n}\r\n")) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    panic!("never saw {n} blocked clients");
-}

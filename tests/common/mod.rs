@@ -393,6 +393,23 @@ pub fn start_forkv_in(dir: TempDir, args: &[&str]) -> ServerProc {
     })
 }
 
+/// Wait until INFO reports `n` blocked clients (another connection's blocking command has
+/// been processed, or its command is held by a pause). A hang guard, not a timing check.
+pub fn wait_blocked(c: &mut Conn, n: usize) {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let info = c.cmd(&["INFO", "clients"]).bulk_str();
+        if info.contains(&format!("blocked_clients:{n}\r\n")) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "never reached {n} blocked clients: {info}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Whether a program is on PATH; prints why a test skips when it is not.
 pub fn have(prog: &str) -> bool {
     let ok = Command::new("sh")
