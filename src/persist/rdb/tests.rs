@@ -73,6 +73,8 @@ enum Spec {
     Set(Vec<Vec<u8>>),
     Zset(Vec<(Vec<u8>, f64)>),
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    /// Entries (field-value pairs) with IDs 1.., then the IDs deleted.
+    Stream(Vec<Vec<(Vec<u8>, Vec<u8>)>>, Vec<u64>),
 }
 
 fn element() -> impl Strategy<Value = Vec<u8>> {
@@ -94,6 +96,14 @@ fn spec() -> impl Strategy<Value = Spec> {
         els().prop_map(Spec::Set),
         proptest::collection::vec((element(), -1e6f64..1e6), 1..40).prop_map(Spec::Zset),
         proptest::collection::vec((element(), element()), 1..40).prop_map(Spec::Hash),
+        (
+            proptest::collection::vec(
+                proptest::collection::vec((element(), element()), 1..4),
+                1..30
+            ),
+            proptest::collection::vec(1u64..30, 0..8)
+        )
+            .prop_map(|(e, d)| Spec::Stream(e, d)),
     ]
 }
 
@@ -133,6 +143,25 @@ fn build(s: &Spec, lim: &LoadLimits) -> Option<Value> {
                 hv.set(f, v, lim.hash, h);
             }
             Value::Hash(hv)
+        }
+        Spec::Stream(entries, dels) => {
+            let limits = crate::types::stream::NodeLimits {
+                max_bytes: 4096,
+                max_entries: 5,
+            };
+            let mut st = crate::types::Stream::new();
+            for (i, e) in entries.iter().enumerate() {
+                let fields: Vec<&[u8]> = e
+                    .iter()
+                    .flat_map(|(f, v)| [f.as_slice(), v.as_slice()])
+                    .collect();
+                let id = StreamId::new(i as u64 + 1, 0);
+                st.append(&fields, Some((id, true)), 0, limits).ok()?;
+            }
+            for d in dels {
+                st.delete(StreamId::new(*d, 0));
+            }
+            Value::Stream(Box::new(st))
         }
     })
 }
