@@ -628,3 +628,57 @@ fn slowlog_records_commands_as_sent_trims_them_and_obeys_its_configs() {
     assert_eq!(c.cmd(&["PING"]), status("PONG"));
     assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Reply::Int(0));
 }
+
+/// An INFO field as a number.
+fn info_num(c: &mut Conn, section: &str, field: &str) -> i64 {
+    let text = c.cmd(&["INFO", section]).bulk_str();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn clients_over_maxmemory_clients_are_evicted_biggest_first_unless_no_evict() {
+    let s = start_forkv(&["--maxmemory-clients", "1mb"]);
+    let mut admin = s.conn();
+    assert_eq!(admin.cmd(&["CLIENT", "NO-EVICT", "on"]), status("OK"));
+    // A client with a big half-sent command holds its query buffer.
+    let big = "x".repeat(1_500_000);
+    let mut hog = s.conn();
+    hog.send_raw(format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n{big}").as_bytes());
+    let mut small = s.conn();
+    assert_eq!(small.cmd(&["PING"]), status("PONG"));
+    assert!(hog.is_closed(), "the biggest client was not evicted");
+    assert_eq!(info_num(&mut admin, "stats", "evicted_clients"), 1);
+    assert_eq!(small.cmd(&["PING"]), status("PONG"));
+    // The same buffer on a client that asked not to be evicted stays, and still counts: the
+    // other clients go instead.
+    let mut kept = s.conn();
+    assert_eq!(kept.cmd(&["CLIENT", "NO-EVICT", "on"]), status("OK"));
+    kept.send_raw(format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n{big}").as_bytes());
+    assert!(small.is_closed(), "the evictable client was not evicted");
+    assert_eq!(info_num(&mut admin, "stats", "evicted_clients"), 2);
+    kept.send_raw(format!("{}\r\n", "y".repeat(500_000)).as_bytes());
+    assert_eq!(kept.read(), status("OK"));
+    assert_eq!(admin.cmd(&["STRLEN", "k"]), Reply::Int(2_000_000));
+    // Percentages are of maxmemory; CONFIG GET shows them as written.
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "maxmemory-clients", "101%"]),
+        err(
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100"
+        )
+    );
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "maxmemory-clients", "10%"]),
+        status("OK")
+    );
+    assert_eq!(
+        admin
+            .cmd(&["CONFIG", "GET", "maxmemory-clients"])
+            .to_string_vec(),
+        ["maxmemory-clients", "10%"]
+    );
+}

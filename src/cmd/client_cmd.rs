@@ -36,12 +36,12 @@ pub fn info_line(c: &Client, now_ms: i64) -> String {
     let omem = c.output_bytes();
     let qbuf = c.qbuf.len().max(c.qbuf_in_use);
     let qfree = c.qbuf.capacity().saturating_sub(c.qbuf.len());
-    let tot = qbuf + qfree + omem + std::mem::size_of::<Client>();
+    let tot = c.memory_usage();
     let cmd = c
         .last_cmd
         .map_or_else(|| "NULL".to_string(), |d| d.full_name());
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
         c.id,
         c.addr,
         c.laddr,
@@ -61,6 +61,7 @@ pub fn info_line(c: &Client, now_ms: i64) -> String {
         qbuf,
         qfree,
         c.argv_mem,
+        c.multi_mem(),
         c.out.buf.capacity(),
         c.out.buf.capacity(),
         c.out.buf.len(),

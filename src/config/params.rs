@@ -9,7 +9,11 @@ pub enum ParamKind {
     Int(i64, i64),
     /// Byte amount with units (1gb, 10mb), within bounds.
     Mem(i64, i64),
+    /// A byte amount or a percentage (`N%`, kept as -N, down to the first bound).
+    MemOrPercent(i64, i64),
     Str,
+    /// `replicaof` / `slaveof`: forkv never replicates, so only "no one" (or nothing) is valid.
+    ReplicaOf,
     /// A file name without a path (`dbfilename`).
     BaseName(&'static str),
     Enum(&'static [&'static str]),
@@ -112,6 +116,10 @@ params! {
     NotifyKeyspaceEvents => ("notify-keyspace-events", None, ParamKind::Notify, MODIFIABLE, ""),
     Save => ("save", None, ParamKind::Save, MULTI_ARG, "3600 1 300 100 60 10000"),
     Maxmemory => ("maxmemory", None, ParamKind::Mem(0, i64::MAX), MODIFIABLE, "0"),
+    MaxmemoryClients => ("maxmemory-clients", None, ParamKind::MemOrPercent(-100, i64::MAX), MODIFIABLE, "0"),
+    ReplBacklogSize => ("repl-backlog-size", None, ParamKind::Mem(1, i64::MAX), MODIFIABLE, "1048576"),
+    ReplBacklogTtl => ("repl-backlog-ttl", None, ParamKind::Int(0, i64::MAX), MODIFIABLE, "3600"),
+    Replicaof => ("replicaof", Some("slaveof"), ParamKind::ReplicaOf, IMMUTABLE | MULTI_ARG, ""),
     MaxmemoryPolicy => ("maxmemory-policy", None, ParamKind::Enum(MAXMEMORY_POLICIES), MODIFIABLE, "noeviction"),
     MaxmemorySamples => ("maxmemory-samples", None, ParamKind::Int(1, INT_MAX), MODIFIABLE, "5"),
     LfuLogFactor => ("lfu-log-factor", None, ParamKind::Int(0, INT_MAX), MODIFIABLE, "10"),
@@ -169,6 +177,43 @@ impl ParamDef {
                 let v = parse_memory(&one())
                     .ok_or_else(|| "argument must be a memory value".to_string())?;
                 check_bounds(v, lo, hi).map(Val::Int)
+            }
+            ParamKind::MemOrPercent(lo, hi) => {
+                let text = one();
+                let v = match parse_memory(&text) {
+                    Some(v) => v,
+                    None => text
+                        .strip_suffix('%')
+                        .filter(|n| !n.is_empty())
+                        .and_then(|n| crate::resp::parse_i64(n.as_bytes()))
+                        .filter(|n| *n >= 0)
+                        .map(|n| -n)
+                        .ok_or_else(|| "argument must be a memory or percent value".to_string())?,
+                };
+                if v < 0 {
+                    if v < lo {
+                        return Err(format!(
+                            "percentage argument must be less or equal to {}",
+                            -lo
+                        ));
+                    }
+                    Ok(Val::Int(v))
+                } else {
+                    check_bounds(v, lo, hi).map(Val::Int)
+                }
+            }
+            ParamKind::ReplicaOf => {
+                let words: Vec<String> = args
+                    .iter()
+                    .flat_map(|a| a.split(' '))
+                    .filter(|w| !w.is_empty())
+                    .map(|w| w.to_ascii_lowercase())
+                    .collect();
+                if words.is_empty() || words == ["no", "one"] {
+                    Ok(Val::Str(String::new()))
+                } else {
+                    Err("forkv does not support replication: it cannot be a replica".into())
+                }
             }
             ParamKind::Str => Ok(Val::Str(one())),
             ParamKind::BaseName(what) => {
@@ -230,6 +275,7 @@ impl ParamDef {
         match (v, self.kind) {
             (Val::Bool(b), _) => if *b { "yes" } else { "no" }.into(),
             (Val::Int(i), ParamKind::Notify) => crate::server::notify::format_classes(*i as u32),
+            (Val::Int(i), ParamKind::MemOrPercent(..)) if *i < 0 => format!("{}%", -i),
             (Val::Int(i), _) => i.to_string(),
             (Val::Str(s), _) => s.clone(),
             (Val::Enum(i), ParamKind::Enum(names)) => names[*i].into(),

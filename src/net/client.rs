@@ -243,6 +243,37 @@ impl Client {
         }
     }
 
+    /// Memory held by the commands queued since MULTI (CLIENT LIST multi-mem): their
+    /// arguments and the queue's slots.
+    pub fn multi_mem(&self) -> usize {
+        self.multi.as_ref().map_or(0, |m| {
+            let args: usize = m
+                .cmds
+                .iter()
+                .map(|(_, argv)| {
+                    argv.iter().map(|a| a.capacity()).sum::<usize>()
+                        + argv.capacity() * std::mem::size_of::<Vec<u8>>()
+                })
+                .sum();
+            args + m.cmds.capacity()
+                * std::mem::size_of::<(&'static crate::cmd::CommandDef, Vec<Vec<u8>>)>()
+        })
+    }
+
+    /// Everything the connection holds in memory (CLIENT LIST tot-mem, and what client
+    /// eviction weighs): the client itself, query and output buffers, the arguments of its
+    /// command, its transaction queue and its subscriptions' entries.
+    pub fn memory_usage(&self) -> usize {
+        let subs = self.subs.len() + self.psubs.len() + self.ssubs.len();
+        std::mem::size_of::<Client>()
+            + self.qbuf.capacity()
+            + self.out.buf.capacity()
+            + self.sending.capacity()
+            + self.argv_mem
+            + self.multi_mem()
+            + subs * std::mem::size_of::<Vec<u8>>()
+    }
+
     /// Output waiting in memory: not yet handed to the kernel.
     pub fn output_bytes(&self) -> usize {
         self.out.buf.len() + (self.sending.len() - self.send_off)

@@ -892,6 +892,7 @@ impl Server {
         }
         // Events of cron's and the expiry cycle's deletions (already propagated).
         self.settle_deliveries();
+        self.evict_clients();
     }
 
     /// Whether a CLIENT PAUSE is in force now (its end may have passed since the last sleep).

@@ -6,6 +6,7 @@
 
 pub mod blocking;
 pub mod busy;
+pub mod client_eviction;
 pub mod cron;
 pub mod event_loop;
 pub mod exec;

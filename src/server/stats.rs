@@ -19,6 +19,8 @@ pub struct Stats {
     pub net_output_bytes: u64,
     pub expired_keys: u64,
     pub evicted_keys: u64,
+    /// Connections closed by client eviction (maxmemory-clients).
+    pub evicted_clients: u64,
     pub expired_stale_perc: f64,
     pub expired_time_cap_reached: u64,
     pub expire_cycle_cpu_ms: u64,
