@@ -629,17 +629,6 @@ fn slowlog_records_commands_as_sent_trims_them_and_obeys_its_configs() {
     assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Reply::Int(0));
 }
 
-/// An INFO field as a number.
-fn info_num(c: &mut Conn, section: &str, field: &str) -> i64 {
-    let text = c.cmd(&["INFO", section]).bulk_str();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn clients_over_maxmemory_clients_are_evicted_biggest_first_unless_no_evict() {
     let s = start_forkv(&["--maxmemory-clients", "1mb"]);
@@ -652,7 +641,7 @@ fn clients_over_maxmemory_clients_are_evicted_biggest_first_unless_no_evict() {
     let mut small = s.conn();
     assert_eq!(small.cmd(&["PING"]), status("PONG"));
     assert!(hog.is_closed(), "the biggest client was not evicted");
-    assert_eq!(info_num(&mut admin, "stats", "evicted_clients"), 1);
+    assert_eq!(info_field(&mut admin, "stats", "evicted_clients"), 1);
     assert_eq!(small.cmd(&["PING"]), status("PONG"));
     // The same buffer on a client that asked not to be evicted stays, and still counts: the
     // other clients go instead.
@@ -660,7 +649,7 @@ fn clients_over_maxmemory_clients_are_evicted_biggest_first_unless_no_evict() {
     assert_eq!(kept.cmd(&["CLIENT", "NO-EVICT", "on"]), status("OK"));
     kept.send_raw(format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n{big}").as_bytes());
     assert!(small.is_closed(), "the evictable client was not evicted");
-    assert_eq!(info_num(&mut admin, "stats", "evicted_clients"), 2);
+    assert_eq!(info_field(&mut admin, "stats", "evicted_clients"), 2);
     kept.send_raw(format!("{}\r\n", "y".repeat(500_000)).as_bytes());
     assert_eq!(kept.read(), status("OK"));
     assert_eq!(admin.cmd(&["STRLEN", "k"]), Reply::Int(2_000_000));
