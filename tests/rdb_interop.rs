@@ -529,3 +529,75 @@ fn pre_7_encodings_load_in_forkv_as_in_redis() {
     assert_eq!(encodings(&mut c), encodings(&mut rc));
     assert_eq!(c.cmd(&["EXPIRETIME", "expiring"]).int(), 2_000_000_000);
 }
+
+#[test]
+fn migrate_moves_and_copies_keys_both_ways_with_a_real_redis() {
+    let Some(r) = start_redis(&["--enable-debug-command", "yes"]) else {
+        return;
+    };
+    let s = start_forkv(&["--enable-debug-command", "yes", "--save", ""]);
+    let mut rc = r.conn();
+    let mut c = s.conn();
+    populate_all_types(&mut c);
+    populate_more(&mut c);
+    let rport = r.port.to_string();
+    for db in ["0", "5"] {
+        assert!(!c.cmd(&["SELECT", db]).is_error());
+        let names = keys(&mut c);
+        let digests: Vec<Reply> = names
+            .iter()
+            .map(|k| c.cmd(&["DEBUG", "DIGEST-VALUE", k]))
+            .collect();
+        let mut args = vec!["MIGRATE", "127.0.0.1", &rport, "", db, "5000", "KEYS"];
+        args.extend(names.iter().map(|k| k.as_str()));
+        assert_eq!(c.cmd(&args), status("OK"), "db {db}");
+        assert!(keys(&mut c).is_empty(), "moved keys stay in db {db}");
+        assert!(!rc.cmd(&["SELECT", db]).is_error());
+        for (k, d) in names.iter().zip(&digests) {
+            assert_eq!(&rc.cmd(&["DEBUG", "DIGEST-VALUE", k]), d, "{k} in db {db}");
+        }
+    }
+    assert_eq!(rc.cmd(&["SELECT", "0"]), status("OK"));
+    assert!(rc.cmd(&["PTTL", "ttl"]).int() > 0);
+    // Nothing left to move; an existing key at the target; COPY and REPLACE.
+    assert!(!c.cmd(&["SELECT", "0"]).is_error());
+    assert_eq!(
+        c.cmd(&["MIGRATE", "127.0.0.1", &rport, "int", "0", "1000"]),
+        status("NOKEY")
+    );
+    assert_eq!(c.cmd(&["SET", "int", "7"]), status("OK"));
+    assert_eq!(
+        c.cmd(&["MIGRATE", "127.0.0.1", &rport, "int", "0", "1000"]),
+        err("ERR Target instance replied with error: BUSYKEY Target key name already exists.")
+    );
+    assert_eq!(
+        c.cmd(&[
+            "MIGRATE",
+            "127.0.0.1",
+            &rport,
+            "int",
+            "0",
+            "1000",
+            "COPY",
+            "REPLACE"
+        ]),
+        status("OK")
+    );
+    assert_eq!(c.cmd(&["GET", "int"]), bulk("7"));
+    assert_eq!(rc.cmd(&["GET", "int"]), bulk("7"));
+    // No server listening: the connection error Redis gives.
+    let closed = free_port().to_string();
+    assert_eq!(
+        c.cmd(&["MIGRATE", "127.0.0.1", &closed, "int", "0", "200"]),
+        err("IOERR error or timeout connecting to the client")
+    );
+    // And Redis migrates into forkv (RESTORE with SELECT over one connection).
+    let port = s.port.to_string();
+    assert_eq!(rc.cmd(&["SET", "fromredis", "x"]), status("OK"));
+    assert_eq!(
+        rc.cmd(&["MIGRATE", "127.0.0.1", &port, "fromredis", "3", "1000"]),
+        status("OK")
+    );
+    assert!(!c.cmd(&["SELECT", "3"]).is_error());
+    assert_eq!(c.cmd(&["GET", "fromredis"]), bulk("x"));
+}

@@ -253,6 +253,26 @@ pub fn keys_with_flags(def: &CommandDef, call: &[&[u8]]) -> Vec<(usize, &'static
         };
         return vec![(1, flags)];
     }
+    // MIGRATE names its key, or with KEYS only the keys after it (Redis's migrateGetKeys).
+    if def.name == "migrate" && def.parent.is_none() {
+        let flags = def.key_specs.first().map_or(&[][..], |k| k.flags);
+        let mut i = 6;
+        while i < call.len() {
+            if eq_ic(call[i], "auth") {
+                i += 1;
+            } else if eq_ic(call[i], "auth2") {
+                i += 2;
+            } else if eq_ic(call[i], "keys") && call.get(3).is_some_and(|k| k.is_empty()) {
+                return (i + 1..call.len()).map(|k| (k, flags)).collect();
+            }
+            i += 1;
+        }
+        return if call.len() > 3 {
+            vec![(3, flags)]
+        } else {
+            Vec::new()
+        };
+    }
     // SORT's destination follows the last STORE keyword (Redis's sortGetKeys).
     if def.name == "sort" && def.parent.is_none() {
         out.push((1, &["RO", "access"]));

@@ -15,6 +15,7 @@ pub mod hll_cmd;
 pub mod keys;
 pub mod lists;
 pub mod memory;
+pub mod migrate;
 pub mod multi;
 pub mod object;
 pub mod persist_cmd;

@@ -2775,6 +2775,42 @@ pub static COMMANDS: &[CommandDef] = &[
         subs: &[],
     },
     CommandDef {
+        name: "migrate",
+        parent: None,
+        arity: -6,
+        flags: flags::WRITE | flags::MOVABLEKEYS,
+        acl: &["keyspace", "dangerous"],
+        keys: (3, 3, 1),
+        key_specs: &[
+            KeySpec {
+                index: 3,
+                keyword: None,
+                find: FindKeys::Range {
+                    lastkey: 0,
+                    step: 1,
+                    limit: 0,
+                },
+                flags: &["RW", "access", "delete"],
+            },
+            KeySpec {
+                index: -2,
+                keyword: Some("KEYS"),
+                find: FindKeys::Range {
+                    lastkey: -1,
+                    step: 1,
+                    limit: 0,
+                },
+                flags: &["RW", "access", "delete", "incomplete"],
+            },
+        ],
+        tips: &["nondeterministic_output"],
+        group: "generic",
+        since: "2.6.0",
+        summary: "Move or copy keys to another server.",
+        handler: migrate::migrate,
+        subs: &[],
+    },
+    CommandDef {
         name: "xadd",
         parent: None,
         arity: -5,

@@ -28,6 +28,9 @@ impl Server {
         let now = super::now_ms();
         self.stats.sample(now);
         self.clients_cron(now);
+        if !self.migrate_sockets.is_empty() {
+            self.migrate_sockets.close_idle(now);
+        }
         self.persistence_cron();
         if self.loading {
             return;

@@ -303,6 +303,7 @@ impl Server {
                 .map_err(|e| format!("initialising Lua: {e}"))?,
             blocking: Default::default(),
             serving_blocked: false,
+            migrate_sockets: Default::default(),
             last_call_failed: false,
             ready_key: None,
             block_timer_spec: Box::new(types::Timespec::new()),

@@ -478,11 +478,12 @@ impl Server {
         if def.flags & flags::SKIP_SLOWLOG != 0 {
             return;
         }
+        let args = redacted(def, args);
         self.slowlog.push_if_slow(
             self.cfg.int(P::SlowlogLogSlowerThan),
             self.cfg.int(P::SlowlogMaxLen) as usize,
             usec,
-            args,
+            &args,
             &c.addr,
             c.name.as_deref(),
             self.cmd_time_ms / 1000,
@@ -500,7 +501,7 @@ impl Server {
     /// Send a command that skips MONITOR's usual feed (EVAL) to MONITOR clients now, before
     /// the commands it runs.
     pub fn feed_monitors_now(&mut self, c: &Client, args: &[&[u8]]) {
-        self.write_monitor_line(c, args, false);
+        self.write_monitor_line(c, args);
     }
 
     /// Send the command to MONITOR clients, formatted as Redis does.
@@ -508,11 +509,11 @@ impl Server {
         if def.flags & (flags::ADMIN | flags::SKIP_MONITOR) != 0 {
             return;
         }
-        let redact = def.name == "auth" || (def.name == "hello" && args.len() > 2);
-        self.write_monitor_line(c, args, redact);
+        let args = redacted(def, args);
+        self.write_monitor_line(c, &args);
     }
 
-    fn write_monitor_line(&mut self, c: &Client, args: &[&[u8]], redact: bool) {
+    fn write_monitor_line(&mut self, c: &Client, args: &[&[u8]]) {
         if self.monitors.is_empty() {
             return;
         }
@@ -524,13 +525,9 @@ impl Server {
             c.db,
             c.addr
         );
-        for (i, a) in args.iter().enumerate() {
+        for a in args {
             line.push(' ');
-            if redact && i > 0 {
-                line.push_str("\"(redacted)\"");
-            } else {
-                line.push_str(&cmd::repr_bytes(a));
-            }
+            line.push_str(&cmd::repr_bytes(a));
         }
         line.push_str("\r\n");
         let stamp = self.stamp();
@@ -606,4 +603,43 @@ impl Server {
             c.marks.clear();
         }
     }
+}
+
+/// The arguments as MONITOR and SLOWLOG show them: passwords replaced by "(redacted)" (AUTH's,
+/// HELLO's AUTH pair, MIGRATE's AUTH and AUTH2), as Redis's redactClientCommandArgument.
+fn redacted<'a>(def: &CommandDef, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
+    const REDACTED: &[u8] = b"(redacted)";
+    let mut out = args.to_vec();
+    let hide = |i: usize, out: &mut Vec<&'a [u8]>| {
+        if let Some(a) = out.get_mut(i) {
+            *a = REDACTED;
+        }
+    };
+    match def.name {
+        "auth" => (1..args.len()).for_each(|i| hide(i, &mut out)),
+        "hello" => {
+            if let Some(j) = args.iter().position(|a| cmd::eq_ic(a, "auth")) {
+                hide(j + 1, &mut out);
+                hide(j + 2, &mut out);
+            }
+        }
+        "migrate" => {
+            let mut j = 6;
+            while j < args.len() {
+                if cmd::eq_ic(args[j], "auth") {
+                    hide(j + 1, &mut out);
+                    j += 1;
+                } else if cmd::eq_ic(args[j], "auth2") {
+                    hide(j + 1, &mut out);
+                    hide(j + 2, &mut out);
+                    j += 2;
+                } else if cmd::eq_ic(args[j], "keys") {
+                    break;
+                }
+                j += 1;
+            }
+        }
+        _ => {}
+    }
+    out
 }

@@ -145,6 +145,8 @@ pub struct Server {
     pub blocking: blocking::BlockingState,
     /// A blocked client's command is being re-run to serve it.
     pub serving_blocked: bool,
+    /// Connections MIGRATE keeps to its targets.
+    pub migrate_sockets: crate::cmd::migrate::MigrateSockets,
     /// Whether the last serving re-run of a blocked command replied an error.
     pub last_call_failed: bool,
     /// The key whose waiters are being served (a stream reader is served that key only).
