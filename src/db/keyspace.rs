@@ -161,8 +161,9 @@ impl Server {
     }
 
     /// Store a string as SET does. Overwriting an `embstr` of the same length that stays an
-    /// `embstr` rewrites its bytes in place: no free and no allocation on the common
-    /// same-size overwrite (and, later, no new memory while a snapshot child shares the old).
+    /// `embstr`, or a `raw` string of the same length, rewrites its bytes in place: no free and
+    /// no allocation on the common same-size overwrite (and, later, no new memory while a
+    /// snapshot child shares the old).
     pub fn set_string(&mut self, db: usize, key: &[u8], bytes: &[u8], keep_ttl: bool) {
         use crate::types::StrValue;
         let lru = self.new_access_stamp();
@@ -180,6 +181,15 @@ impl Server {
                             && (bytes.len() > 20 || crate::resp::parse_i64(bytes).is_none()) =>
                     {
                         b.copy_from_slice(bytes)
+                    }
+                    // A raw string replaced by one of the same length (the common overwrite
+                    // of fixed-size values) keeps its buffer: no allocation, no free.
+                    Value::Str(StrValue::Raw(b))
+                        if b.capacity() == bytes.len()
+                            && bytes.len() > crate::types::string::EMBSTR_LIMIT =>
+                    {
+                        b.clear();
+                        b.extend_from_slice(bytes);
                     }
                     v => *v = Value::Str(StrValue::from_bytes(bytes)),
                 }

@@ -607,8 +607,11 @@ impl Server {
 
 /// The arguments as MONITOR and SLOWLOG show them: passwords replaced by "(redacted)" (AUTH's,
 /// HELLO's AUTH pair, MIGRATE's AUTH and AUTH2), as Redis's redactClientCommandArgument.
-fn redacted<'a>(def: &CommandDef, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
+fn redacted<'a, 'b>(def: &CommandDef, args: &'b [&'a [u8]]) -> std::borrow::Cow<'b, [&'a [u8]]> {
     const REDACTED: &[u8] = b"(redacted)";
+    if !matches!(def.name, "auth" | "hello" | "migrate") {
+        return std::borrow::Cow::Borrowed(args);
+    }
     let mut out = args.to_vec();
     let hide = |i: usize, out: &mut Vec<&'a [u8]>| {
         if let Some(a) = out.get_mut(i) {
@@ -641,5 +644,5 @@ fn redacted<'a>(def: &CommandDef, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
         }
         _ => {}
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
