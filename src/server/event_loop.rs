@@ -38,7 +38,7 @@ pub const EARLY_SUBMIT_AFTER: std::time::Duration = std::time::Duration::from_mi
 /// Query bytes one client may consume per pass before the others get their turn (with the
 /// command budget below): replies to a deep pipeline flow while it is still being read, as
 /// Redis's 16 KiB reads make them.
-pub const INPUT_BUDGET: usize = 64 * 1024;
+pub const INPUT_BUDGET: usize = 16 * 1024;
 
 /// Commands one client may run per loop iteration before the others get their turn.
 pub const COMMAND_BUDGET: usize = 1024;
