@@ -41,7 +41,7 @@ fn string_for_bits<'a>(
     c: &mut Client,
     key: &[u8],
     maxbit: u64,
-) -> Option<(&'a mut Vec<u8>, bool)> {
+) -> Option<(&'a mut crate::alloc::heap::HeapBytes, bool)> {
     let byte = (maxbit >> 3) as usize;
     let db = c.db;
     let exists = match srv.lookup_write(db, key) {
@@ -55,7 +55,7 @@ fn string_for_bits<'a>(
         },
     };
     if !exists {
-        srv.add_key(db, key, Value::Str(StrValue::Raw(vec![0u8; byte + 1])));
+        srv.add_key(db, key, Value::Str(StrValue::zeroed(byte + 1)));
         let o = srv.dbs[db].dict.get_mut(key).expect("just added");
         let Value::Str(s) = &mut o.val else {
             unreachable!("just added as a string")
@@ -385,7 +385,7 @@ pub fn bitop(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         }
         *r = out;
     }
-    srv.set_key(c.db, dest, Value::Str(StrValue::Raw(res)), false);
+    srv.set_key(c.db, dest, Value::Str(StrValue::raw(&res)), false);
     srv.notify(notify::STRING, "set", dest, c.db);
     srv.dirty += 1;
     c.out.int(maxlen as i64);

@@ -193,7 +193,7 @@ fn populate(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         if size > 0 {
             val.resize(size, 0);
         }
-        srv.add_key(c.db, &key, Value::Str(crate::types::StrValue::plain(val)));
+        srv.add_key(c.db, &key, Value::Str(crate::types::StrValue::plain(&val)));
     }
     c.out.ok();
 }

@@ -35,7 +35,11 @@ fn check(srv: &mut Server, c: &mut Client, key: &[u8]) -> Hll {
 }
 
 /// The HLL bytes of `key` for modifying in place (a checked key).
-fn bytes_mut<'a>(srv: &'a mut Server, db: usize, key: &[u8]) -> Option<&'a mut Vec<u8>> {
+fn bytes_mut<'a>(
+    srv: &'a mut Server,
+    db: usize,
+    key: &[u8],
+) -> Option<&'a mut crate::alloc::heap::HeapBytes> {
     match &mut srv.lookup_write(db, key)?.val {
         Value::Str(s) => Some(s.make_raw()),
         _ => None,

@@ -581,7 +581,7 @@ pub fn incrbyfloat(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             return;
         }
     };
-    let val = Value::Str(StrValue::plain(new.clone()));
+    let val = Value::Str(StrValue::plain(&new));
     match srv.lookup_write(c.db, key) {
         Some(o) => o.val = val,
         None => srv.add_key(c.db, key, val),
@@ -621,10 +621,10 @@ pub fn setrange(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
                     .error("string exceeds maximum allowed size (proto-max-bulk-len)");
                 return;
             }
-            let mut v = vec![0u8; offset + value.len()];
-            v[offset..].copy_from_slice(value);
+            let mut v = StrValue::zeroed(offset + value.len());
+            v.make_raw()[offset..].copy_from_slice(value);
             let n = v.len();
-            srv.add_key(c.db, key, Value::Str(StrValue::Raw(v)));
+            srv.add_key(c.db, key, Value::Str(v));
             srv.notify(notify::STRING, "setrange", key, c.db);
             srv.dirty += 1;
             c.out.int(n as i64);

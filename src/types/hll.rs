@@ -6,6 +6,8 @@
 //! 12288 bytes) or sparse (run-length opcodes: ZERO 00llllll, XZERO 01llllll llllllll,
 //! VAL 1vvvvvll), as Redis's hyperloglog.c.
 
+use crate::alloc::heap::{HeapBytes, heap_bytes};
+
 pub const REGISTERS: usize = 1 << 14;
 const P: u32 = 14;
 const Q: u32 = 64 - P;
@@ -58,9 +60,16 @@ pub fn pattern(ele: &[u8]) -> (usize, u8) {
 }
 
 /// A new, empty HyperLogLog (sparse: one XZERO covering every register; cardinality 0).
-pub fn new_sparse() -> Vec<u8> {
+pub fn new_sparse() -> HeapBytes {
     let mut v = header(SPARSE);
     push_xzero(&mut v, REGISTERS);
+    on_heap(&v)
+}
+
+/// HLL bytes as a string value keeps them (on the value heap).
+fn on_heap(b: &[u8]) -> HeapBytes {
+    let mut v = heap_bytes(b.len());
+    v.extend_from_slice(b);
     v
 }
 
@@ -181,12 +190,12 @@ pub fn registers(s: &[u8]) -> Result<Vec<u8>, Corrupt> {
 }
 
 /// Rewrite a sparse HLL as dense (hllSparseToDense).
-pub fn to_dense(s: &mut Vec<u8>) -> Result<(), Corrupt> {
+pub fn to_dense(s: &mut HeapBytes) -> Result<(), Corrupt> {
     if s[4] == DENSE {
         return Ok(());
     }
     let regs = sparse_registers(s)?;
-    let mut d = s[..HEADER].to_vec();
+    let mut d = on_heap(&s[..HEADER]);
     d[4] = DENSE;
     d.resize(DENSE_SIZE, 0);
     for (i, &r) in regs.iter().enumerate() {
@@ -200,7 +209,7 @@ pub fn to_dense(s: &mut Vec<u8>) -> Result<(), Corrupt> {
 
 /// Raise register `index` to `count`; true if it changed. A sparse HLL that grows past
 /// `sparse_max` bytes, or needs a value above 32, becomes dense (hllSparseSet).
-pub fn set(s: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -> Result<bool, Corrupt> {
+pub fn set(s: &mut HeapBytes, index: usize, count: u8, sparse_max: usize) -> Result<bool, Corrupt> {
     if s[4] == DENSE {
         let regs = &mut s[HEADER..];
         if dense_get(regs, index) < count {
@@ -268,7 +277,7 @@ pub fn set(s: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -> Resul
     Ok(true)
 }
 
-fn promote_and_set(s: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Corrupt> {
+fn promote_and_set(s: &mut HeapBytes, index: usize, count: u8) -> Result<bool, Corrupt> {
     to_dense(s)?;
     let regs = &mut s[HEADER..];
     let changed = dense_get(regs, index) < count;
@@ -280,7 +289,7 @@ fn promote_and_set(s: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Cor
 
 /// Join adjacent VAL opcodes of equal value (up to 4 registers), looking at up to 5 opcodes
 /// from `from`, as Redis does after an update.
-fn merge_vals(s: &mut Vec<u8>, from: usize) {
+fn merge_vals(s: &mut HeapBytes, from: usize) {
     let mut p = from;
     let mut scan = 5;
     while p < s.len() && scan > 0 {

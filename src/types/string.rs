@@ -1,6 +1,7 @@
 //! Strings in Redis's three encodings: `int` (a 64-bit integer), `embstr` (short, immutable
 //! until written), `raw` (anything longer, and every string a command modified in place).
 
+use crate::alloc::heap::{HeapBox, HeapBytes, heap_box, heap_bytes};
 use crate::resp::parse_i64;
 use std::borrow::Cow;
 
@@ -15,8 +16,15 @@ pub enum StrValue {
     /// An integer that is an object of its own: Redis shares small integers (OBJECT REFCOUNT
     /// reports INT_MAX for them) except in copies (COPY duplicates the object).
     IntPrivate(i64),
-    Emb(Box<[u8]>),
-    Raw(Vec<u8>),
+    /// Both byte forms live on the value heap (DESIGN §9), like the collections' buffers.
+    Emb(HeapBox),
+    Raw(HeapBytes),
+}
+
+fn raw_from(b: &[u8]) -> HeapBytes {
+    let mut v = heap_bytes(b.len());
+    v.extend_from_slice(b);
+    v
 }
 
 impl StrValue {
@@ -28,33 +36,31 @@ impl StrValue {
             return StrValue::Int(v);
         }
         if b.len() <= EMBSTR_LIMIT {
-            StrValue::Emb(b.into())
+            StrValue::Emb(heap_box(b))
         } else {
-            StrValue::Raw(b.to_vec())
-        }
-    }
-
-    /// `from_bytes` for an owned buffer: the bytes are kept, not copied (RDB loading).
-    pub fn from_vec(b: Vec<u8>) -> StrValue {
-        if b.len() <= 20
-            && let Some(v) = parse_i64(&b)
-        {
-            return StrValue::Int(v);
-        }
-        if b.len() <= EMBSTR_LIMIT {
-            StrValue::Emb(b.into_boxed_slice())
-        } else {
-            StrValue::Raw(b)
+            StrValue::Raw(raw_from(b))
         }
     }
 
     /// A string created without trying the integer encoding (createStringObject).
-    pub fn plain(b: Vec<u8>) -> StrValue {
+    pub fn plain(b: &[u8]) -> StrValue {
         if b.len() <= EMBSTR_LIMIT {
-            StrValue::Emb(b.into_boxed_slice())
+            StrValue::Emb(heap_box(b))
         } else {
-            StrValue::Raw(b)
+            StrValue::Raw(raw_from(b))
         }
+    }
+
+    /// A `raw` string of `len` zero bytes (SETBIT, SETRANGE and BITFIELD growing a new key).
+    pub fn zeroed(len: usize) -> StrValue {
+        let mut v = heap_bytes(len);
+        v.resize(len, 0);
+        StrValue::Raw(v)
+    }
+
+    /// A `raw` string holding `b` as is (HyperLogLogs, BITOP results).
+    pub fn raw(b: &[u8]) -> StrValue {
+        StrValue::Raw(raw_from(b))
     }
 
     pub fn encoding(&self) -> &'static str {
@@ -70,8 +76,8 @@ impl StrValue {
             StrValue::Int(v) | StrValue::IntPrivate(v) => {
                 Cow::Owned(crate::resp::writer::itoa_buf(*v).as_bytes().to_vec())
             }
-            StrValue::Emb(b) => Cow::Borrowed(b),
-            StrValue::Raw(b) => Cow::Borrowed(b),
+            StrValue::Emb(b) => Cow::Borrowed(&b[..]),
+            StrValue::Raw(b) => Cow::Borrowed(&b[..]),
         }
     }
 
@@ -99,9 +105,9 @@ impl StrValue {
     }
 
     /// Make the value a modifiable `raw` buffer (dbUnshareStringValue) and return it.
-    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+    pub fn make_raw(&mut self) -> &mut HeapBytes {
         if !matches!(self, StrValue::Raw(_)) {
-            *self = StrValue::Raw(self.bytes().into_owned());
+            *self = StrValue::Raw(raw_from(&self.bytes()));
         }
         match self {
             StrValue::Raw(v) => v,

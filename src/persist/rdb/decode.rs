@@ -260,6 +260,11 @@ impl<R: Read> RdbReader<R> {
     pub fn string(&mut self) -> Result<Vec<u8>> {
         let at = self.offset();
         let (n, enc) = self.len_or_enc()?;
+        self.string_body(at, n, enc)
+    }
+
+    /// The rest of a string whose length or encoding marker was read at `at`.
+    fn string_body(&mut self, at: u64, n: u64, enc: bool) -> Result<Vec<u8>> {
         if !enc {
             return self.bytes(n);
         }
@@ -292,10 +297,33 @@ impl<R: Read> RdbReader<R> {
         }
     }
 
-    /// A string value, encoded as Redis's tryObjectEncoding would.
+    /// A string value, encoded as Redis's tryObjectEncoding would. A long plain string is read
+    /// straight into its value-heap buffer (a big value is never held twice while loading).
     fn str_value(&mut self) -> Result<StrValue> {
-        let s = self.string()?;
-        Ok(StrValue::from_vec(s))
+        let at = self.offset();
+        let (n, enc) = self.len_or_enc()?;
+        if !enc && n > crate::types::string::EMBSTR_LIMIT as u64 {
+            let mut v = crate::alloc::heap::heap_bytes(n.min(READ_CHUNK as u64) as usize);
+            let mut left = n;
+            while left > 0 {
+                let step = left.min(READ_CHUNK as u64) as usize;
+                if !self.fill(step)? {
+                    return err(
+                        at,
+                        format!("unexpected end of file inside a {n}-byte string"),
+                    );
+                }
+                v.extend_from_slice(&self.buf[self.pos..self.pos + step]);
+                self.pos += step;
+                left -= step as u64;
+            }
+            if v.capacity() > v.len() {
+                v.shrink_to_fit();
+            }
+            return Ok(StrValue::Raw(v));
+        }
+        let s = self.string_body(at, n, enc)?;
+        Ok(StrValue::from_bytes(&s))
     }
 
     fn binary_double(&mut self) -> Result<f64> {
