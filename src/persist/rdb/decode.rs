@@ -192,10 +192,16 @@ impl<R: Read> RdbReader<R> {
     /// `n` bytes into a fresh vector, read in chunks so a corrupt length cannot make us
     /// allocate more than the input holds.
     fn bytes(&mut self, n: u64) -> Result<Vec<u8>> {
-        let start = self.offset();
         // Exact capacity when it is small enough to trust: the key or value is then boxed
         // without a reallocation; a huge claimed length grows only with the data read.
         let mut out = Vec::with_capacity(n.min(READ_CHUNK as u64) as usize);
+        self.read_chunks(n, |c| out.extend_from_slice(c))?;
+        Ok(out)
+    }
+
+    /// Hand `n` bytes of input to `sink`, a chunk at a time.
+    fn read_chunks(&mut self, n: u64, mut sink: impl FnMut(&[u8])) -> Result<()> {
+        let start = self.offset();
         let mut left = n;
         while left > 0 {
             let step = left.min(READ_CHUNK as u64) as usize;
@@ -205,11 +211,11 @@ impl<R: Read> RdbReader<R> {
                     format!("unexpected end of file inside a {n}-byte string"),
                 );
             }
-            out.extend_from_slice(&self.buf[self.pos..self.pos + step]);
+            sink(&self.buf[self.pos..self.pos + step]);
             self.pos += step;
             left -= step as u64;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// A length, or an encoding marker (`(value, true)`) for special strings.
@@ -304,19 +310,7 @@ impl<R: Read> RdbReader<R> {
         let (n, enc) = self.len_or_enc()?;
         if !enc && n > crate::types::string::EMBSTR_LIMIT as u64 {
             let mut v = crate::alloc::heap::heap_bytes(n.min(READ_CHUNK as u64) as usize);
-            let mut left = n;
-            while left > 0 {
-                let step = left.min(READ_CHUNK as u64) as usize;
-                if !self.fill(step)? {
-                    return err(
-                        at,
-                        format!("unexpected end of file inside a {n}-byte string"),
-                    );
-                }
-                v.extend_from_slice(&self.buf[self.pos..self.pos + step]);
-                self.pos += step;
-                left -= step as u64;
-            }
+            self.read_chunks(n, |c| v.extend_from_slice(c))?;
             if v.capacity() > v.len() {
                 v.shrink_to_fit();
             }
