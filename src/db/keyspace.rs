@@ -189,7 +189,7 @@ impl Server {
                             && bytes.len() > crate::types::string::EMBSTR_LIMIT =>
                     {
                         b.clear();
-                        b.extend_from_slice(bytes);
+                        crate::alloc::heap::push_bytes(b, bytes);
                     }
                     v => *v = Value::Str(StrValue::from_bytes(bytes)),
                 }

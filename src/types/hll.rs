@@ -69,7 +69,7 @@ pub fn new_sparse() -> HeapBytes {
 /// HLL bytes as a string value keeps them (on the value heap).
 fn on_heap(b: &[u8]) -> HeapBytes {
     let mut v = heap_bytes(b.len());
-    v.extend_from_slice(b);
+    crate::alloc::heap::push_bytes(&mut v, b);
     v
 }
 

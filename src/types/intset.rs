@@ -2,7 +2,7 @@
 //! sorted integers little-endian at that width. A set of integers stays in this form up to
 //! `set-max-intset-entries`; RDB stores it as is.
 
-use crate::alloc::heap::{HeapBytes, heap_bytes, insert_gap, remove_range};
+use crate::alloc::heap::{HeapBytes, heap_bytes, insert_gap, push_bytes, remove_range};
 
 const HDR: usize = 8;
 
@@ -45,7 +45,7 @@ impl IntSet {
             return None;
         }
         let mut buf = heap_bytes(b.len());
-        buf.extend_from_slice(b);
+        push_bytes(&mut buf, b);
         let s = IntSet { buf };
         for i in 1..n {
             if s.get(i - 1) >= s.get(i) {

@@ -7,7 +7,7 @@
 //! Positions are byte offsets of entries. Strings that are canonical integers are stored as
 //! integers, as Redis does (so `OBJECT ENCODING` thresholds and memory match).
 
-use crate::alloc::heap::{HeapBytes, heap_bytes, insert_gap, remove_range};
+use crate::alloc::heap::{HeapBytes, heap_bytes, insert_gap, push_bytes, remove_range};
 use crate::resp::parse_i64;
 
 pub const HDR: usize = 6;
@@ -307,7 +307,7 @@ impl Listpack {
             return None;
         }
         let mut buf = heap_bytes(b.len());
-        buf.extend_from_slice(b);
+        push_bytes(&mut buf, b);
         Some(Listpack { buf })
     }
 
@@ -550,7 +550,7 @@ impl Listpack {
         let end = self.buf.len() - 1;
         let body = &other.buf[HDR..other.buf.len() - 1];
         self.buf.truncate(end);
-        self.buf.extend_from_slice(body);
+        push_bytes(&mut self.buf, body);
         self.buf.push(EOF);
         self.set_header(n);
     }
@@ -564,7 +564,7 @@ impl Listpack {
         };
         let end = self.buf.len() - 1;
         tail.buf.truncate(HDR);
-        tail.buf.extend_from_slice(&self.buf[pos..end]);
+        push_bytes(&mut tail.buf, &self.buf[pos..end]);
         tail.buf.push(EOF);
         tail.set_header(n - at);
         self.buf.truncate(pos);

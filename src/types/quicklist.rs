@@ -5,7 +5,7 @@
 
 use super::listpack::{Listpack, LpVal};
 use crate::alloc::heap::HeapDeque;
-use crate::alloc::heap::{HeapBytes, heap_bytes};
+use crate::alloc::heap::{HeapBytes, heap_bytes, push_bytes};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const OPTIMIZATION_LEVEL: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
@@ -83,7 +83,7 @@ impl QlNode {
             return;
         };
         let mut data = heap_bytes(c.len());
-        data.extend_from_slice(&c);
+        push_bytes(&mut data, &c);
         let z = LzfNode {
             data,
             raw_len: bytes.len(),
@@ -130,7 +130,7 @@ impl QlNode {
 
     fn plain(v: &[u8]) -> QlNode {
         let mut b = heap_bytes(v.len());
-        b.extend_from_slice(v);
+        push_bytes(&mut b, v);
         QlNode::Plain(b)
     }
 
@@ -180,7 +180,7 @@ impl LzfNode {
         let bytes = super::lzf::decompress(&self.data, self.raw_len)
             .expect("a node this process compressed decompresses");
         let mut b = heap_bytes(bytes.len());
-        b.extend_from_slice(&bytes);
+        push_bytes(&mut b, &bytes);
         if self.plain {
             QlNode::Plain(b)
         } else {

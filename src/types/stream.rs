@@ -689,8 +689,9 @@ impl Stream {
     /// Trim from the head (streamTrim); returns how many entries went.
     pub fn trim(&mut self, t: &Trim) -> u64 {
         let mut deleted: u64 = 0;
-        let keys: Vec<StreamId> = self.nodes.keys().copied().collect();
-        for k in keys {
+        // Only the head node is ever looked at: it is either removed whole (and the next one
+        // becomes the head) or trimmed inside, which ends the work.
+        while let Some(k) = self.nodes.keys().next().copied() {
             if let TrimBy::MaxLen(maxlen) = t.by
                 && self.length <= maxlen
             {

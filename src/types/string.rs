@@ -23,7 +23,7 @@ pub enum StrValue {
 
 fn raw_from(b: &[u8]) -> HeapBytes {
     let mut v = heap_bytes(b.len());
-    v.extend_from_slice(b);
+    crate::alloc::heap::push_bytes(&mut v, b);
     v
 }
 

@@ -310,7 +310,7 @@ impl<R: Read> RdbReader<R> {
         let (n, enc) = self.len_or_enc()?;
         if !enc && n > crate::types::string::EMBSTR_LIMIT as u64 {
             let mut v = crate::alloc::heap::heap_bytes(n.min(READ_CHUNK as u64) as usize);
-            self.read_chunks(n, |c| v.extend_from_slice(c))?;
+            self.read_chunks(n, |c| crate::alloc::heap::push_bytes(&mut v, c))?;
             if v.capacity() > v.len() {
                 v.shrink_to_fit();
             }
