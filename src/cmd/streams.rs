@@ -3,7 +3,7 @@
 //! an approximate trim made exact; XREADGROUP as the XCLAIMs that recreate its pending
 //! entries). The consumer group commands are in `stream_groups.rs`.
 
-use super::{NOT_INT, SYNTAX, WRONGTYPE, eq_ic};
+use super::{NOT_INT, SYNTAX, eq_ic};
 use crate::config::P;
 use crate::net::client::Client;
 use crate::resp::parse_i64;
@@ -1327,15 +1327,4 @@ pub fn xinfo_help(_: &mut Server, c: &mut Client, _: &[&[u8]]) {
             "    Show information about the stream.",
         ],
     );
-}
-
-/// Whether a value is a stream, replying WRONGTYPE if the key holds something else.
-pub fn wrong_type_for_stream(c: &mut Client, v: Option<&Value>) -> bool {
-    match v {
-        Some(Value::Stream(_)) | None => false,
-        Some(_) => {
-            c.out.error(WRONGTYPE);
-            true
-        }
-    }
 }
