@@ -58,6 +58,7 @@ fn encodings(c: &mut Conn) -> Vec<String> {
         "bighash",
         "smallz",
         "bigz",
+        "stream",
     ]
     .iter()
     .map(|k| c.cmd(&["OBJECT", "ENCODING", k]).bulk_str())
@@ -92,7 +93,7 @@ fn save_then_sigkill_then_restart_restores_every_type() {
     assert!(c.cmd(&["PTTL", "ttl"]).int() > 0);
     assert_eq!(c.cmd(&["SELECT", "9"]), status("OK"));
     assert_eq!(c.cmd(&["LLEN", "biglist"]).int(), 600);
-    assert_eq!(info_field(&mut c, "rdb_last_load_keys_loaded"), "42");
+    assert_eq!(info_field(&mut c, "rdb_last_load_keys_loaded"), "45");
     assert_redis_accepts_rdb_files(s.dir.path());
 }
 
@@ -138,7 +139,7 @@ fn bgsave_runs_in_a_child_and_reports_like_redis() {
         err("ERR Background save already in progress")
     );
     assert!(c.cmd(&["BGSAVE", "x"]).is_error());
-    assert_eq!(info_field(&mut c, "current_save_keys_total"), "3042");
+    assert_eq!(info_field(&mut c, "current_save_keys_total"), "3045");
     // The server keeps serving while the child works.
     assert_eq!(c.cmd(&["SET", "during", "1"]), status("OK"));
     assert_eq!(
@@ -156,7 +157,7 @@ fn bgsave_runs_in_a_child_and_reports_like_redis() {
     let s = start(dir, &[]);
     let mut c = s.conn();
     // The file holds the keyspace as of the fork (with the 3000 keys, without "during").
-    assert_eq!(c.cmd(&["DBSIZE"]).int(), 14 + 3000);
+    assert_eq!(c.cmd(&["DBSIZE"]).int(), 15 + 3000);
     assert_eq!(c.cmd(&["EXISTS", "during"]).int(), 0);
     assert_redis_accepts_rdb_files(s.dir.path());
 }
@@ -506,7 +507,8 @@ fn forkv_check_rdb_reports_contents_and_the_first_error() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("RDB version 10"), "{text}");
     assert!(text.contains("AUX FIELD redis-ver = '7.0.15'"), "{text}");
-    assert!(text.contains("[info] db 3: 14 keys, 2 expires"), "{text}");
+    assert!(text.contains("[info] db 3: 15 keys, 2 expires"), "{text}");
+    assert!(text.contains("[info] type stream-listpacks-2: 3"), "{text}");
     assert!(text.contains("[info] type list-quicklist2: 6"), "{text}");
     assert!(
         text.contains("Checksum OK") && text.contains("RDB looks OK"),

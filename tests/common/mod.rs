@@ -488,6 +488,23 @@ pub fn populate_all_types(c: &mut Conn) {
             ]);
         }
         ok(c.cmd(&["EXPIRE", "bighash", "100000"]));
+        // A stream with a tombstone and a consumer group holding a pending entry.
+        ok(c.cmd(&["XADD", "stream", "1-1", "f", "v", "n", "1"]));
+        ok(c.cmd(&["XADD", "stream", "2-1", "f", "w", "n", "2"]));
+        ok(c.cmd(&["XADD", "stream", "3-1", "other", "x"]));
+        ok(c.cmd(&["XDEL", "stream", "2-1"]));
+        ok(c.cmd(&["XGROUP", "CREATE", "stream", "g", "0"]));
+        ok(c.cmd(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "stream",
+            ">",
+        ]));
     }
     for _ in 0..(600 + 200) * 3 {
         assert!(!c.read().is_error());

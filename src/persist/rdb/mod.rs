@@ -62,6 +62,9 @@ pub mod rtype {
             ZSET_LISTPACK => "zset-listpack",
             LIST_QUICKLIST_2 => "list-quicklist2",
             SET_LISTPACK => "set-listpack",
+            STREAM_LISTPACKS => "stream-listpacks",
+            STREAM_LISTPACKS_2 => "stream-listpacks-2",
+            STREAM_LISTPACKS_3 => "stream-listpacks-3",
             _ => "other",
         }
     }
