@@ -1,7 +1,9 @@
 //! Consumer group commands: XGROUP (CREATE, SETID, DESTROY, CREATECONSUMER, DELCONSUMER, HELP),
 //! XACK, XPENDING, XCLAIM and XAUTOCLAIM, as Redis 7.0 answers and propagates them.
 
-use super::streams::{arg_id, arg_range, propagate_claim, propagate_group_id, write_one};
+use super::streams::{
+    arg_id, arg_range, propagate_claim, propagate_group_id, read_stream, write_one, write_stream,
+};
 use super::{NOT_INT, SYNTAX, eq_ic};
 use crate::net::client::Client;
 use crate::resp::parse_i64;
@@ -15,23 +17,6 @@ fn stream_mut<'a>(srv: &'a mut Server, db: usize, key: &[u8]) -> Option<&'a mut 
     match srv.dbs[db].dict.get_mut(key).map(|o| &mut o.val) {
         Some(Value::Stream(s)) => Some(s),
         _ => None,
-    }
-}
-
-/// The stream at `key` for a group command: Err after replying WRONGTYPE.
-fn lookup(srv: &mut Server, c: &mut Client, key: &[u8], write: bool) -> Result<bool, ()> {
-    let o = if write {
-        srv.lookup_write(c.db, key).map(|o| &o.val)
-    } else {
-        srv.lookup_read(c.db, key).map(|o| &o.val)
-    };
-    match o {
-        None => Ok(false),
-        Some(Value::Stream(_)) => Ok(true),
-        Some(_) => {
-            c.out.error(super::WRONGTYPE);
-            Err(())
-        }
     }
 }
 
@@ -83,7 +68,7 @@ fn xgroup_prelude(srv: &mut Server, c: &mut Client, args: &[&[u8]]) -> Option<Gr
             return None;
         }
     }
-    a.exists = lookup(srv, c, args[2], true).ok()?;
+    a.exists = write_stream(srv, c, args[2]).ok()?.is_some();
     if !a.mkstream {
         if !a.exists {
             c.out.error("The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.");
@@ -253,7 +238,7 @@ pub fn xgroup_help(_: &mut Server, c: &mut Client, _: &[&[u8]]) {
 // ---- XACK / XPENDING ------------------------------------------------------------------------
 
 pub fn xack(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
-    let Ok(exists) = lookup(srv, c, args[1], false) else {
+    let Ok(exists) = read_stream(srv, c, args[1]).map(|s| s.is_some()) else {
         return;
     };
     srv.touches_signalled = true;
@@ -311,7 +296,7 @@ pub fn xpending(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         range = r;
         consumer = args.get(at + 3).copied();
     }
-    let Ok(exists) = lookup(srv, c, args[1], false) else {
+    let Ok(exists) = read_stream(srv, c, args[1]).map(|s| s.is_some()) else {
         return;
     };
     let Some(g) = stream_mut(srv, c.db, args[1])
@@ -423,7 +408,7 @@ pub fn xclaim(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     c.suppress_propagation = true;
     srv.touches_signalled = true;
     let (key, group, consumer) = (args[1], args[2], args[3]);
-    let Ok(exists) = lookup(srv, c, key, false) else {
+    let Ok(exists) = read_stream(srv, c, key).map(|s| s.is_some()) else {
         return;
     };
     if !exists || !stream_mut(srv, c.db, key).is_some_and(|s| s.cgroups.contains_key(group)) {
@@ -514,7 +499,7 @@ pub fn xclaim(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         Some(t) if t >= 0 && t <= now => t,
         _ => now,
     };
-    let mut body = super::streams::deferred(c);
+    let mut body = super::streams::deferred(&c.out);
     let mut n = 0;
     for (id, arg) in ids {
         let Some(s) = stream_mut(srv, db, key) else {
@@ -614,7 +599,7 @@ pub fn xautoclaim(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         }
         j += 1;
     }
-    let Ok(exists) = lookup(srv, c, key, false) else {
+    let Ok(exists) = read_stream(srv, c, key).map(|s| s.is_some()) else {
         return;
     };
     let db = c.db;
@@ -633,7 +618,7 @@ pub fn xautoclaim(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         .take((attempts as usize).saturating_add(1))
         .collect();
     let now = crate::server::now_ms();
-    let mut body = super::streams::deferred(c);
+    let mut body = super::streams::deferred(&c.out);
     let mut claimed = 0;
     let mut deleted = Vec::new();
     let mut i = 0;

@@ -107,10 +107,11 @@ pub fn write_range(
     ids
 }
 
-/// An `Out` to write a reply whose length is known only afterwards.
-pub fn deferred(c: &Client) -> Out {
+/// A buffer for the part of a reply whose length is known only afterwards, in the protocol
+/// of `out`.
+pub fn deferred(out: &Out) -> Out {
     let mut o = Out::new();
-    o.resp = c.out.resp;
+    o.resp = out.resp;
     o
 }
 
@@ -123,7 +124,7 @@ fn reply_range(
     count: usize,
     rev: bool,
 ) {
-    let mut body = deferred(c);
+    let mut body = deferred(&c.out);
     let ids = write_range(&mut body, s, start, end, count, rev);
     c.out.array(ids.len());
     c.out.raw(&body.buf);
@@ -141,7 +142,7 @@ fn node_limits(srv: &Server) -> NodeLimits {
     }
 }
 
-fn read_stream<'a>(
+pub fn read_stream<'a>(
     srv: &'a mut Server,
     c: &mut Client,
     key: &[u8],
@@ -149,7 +150,7 @@ fn read_stream<'a>(
     super::read_typed(srv, c, key, |v| v.as_stream().map(|b| &**b))
 }
 
-fn write_stream<'a>(
+pub fn write_stream<'a>(
     srv: &'a mut Server,
     c: &mut Client,
     key: &[u8],
@@ -359,13 +360,18 @@ pub fn xadd(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         }
     };
     let trimmed = a.trim.map(|t| s.trim(&t)).unwrap_or(0);
-    let mut argv = exact_trim_argv(args, &a, s);
     let id_bytes = id.to_bytes();
     c.out.bulk(&id_bytes);
-    if !matches!(a.id, Some((_, true))) {
-        argv[idpos] = id_bytes;
+    // Propagated as sent unless the ID was generated or an approximate trim must be made
+    // exact.
+    let id_generated = !matches!(a.id, Some((_, true)));
+    if id_generated || a.trim.is_some_and(|t| t.approx) {
+        let mut argv = exact_trim_argv(args, &a, s);
+        if id_generated {
+            argv[idpos] = id_bytes;
+        }
+        c.rewritten_argv = Some(argv);
     }
-    c.rewritten_argv = Some(argv);
     srv.notify(notify::STREAM, "xadd", key, c.db);
     srv.dirty += 1;
     if trimmed > 0 {
@@ -437,44 +443,20 @@ pub fn xdel(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
             c.out.int(0);
             return;
         }
-        Ok(Some(_)) => {
-            // IDs are checked before any is deleted.
-            let mut ids = Vec::with_capacity(args.len() - 2);
-            for a in &args[2..] {
-                let Some(id) = arg_id(c, a) else { return };
-                ids.push(id);
-            }
-            let Ok(Some(s)) = write_stream(srv, c, args[1]) else {
-                return;
-            };
-            let mut deleted = 0;
-            let mut first_entry = false;
-            for id in ids {
-                if s.delete(id) {
-                    if id == s.first_id {
-                        first_entry = true;
-                    }
-                    if id > s.max_deleted_entry_id {
-                        s.max_deleted_entry_id = id;
-                    }
-                    deleted += 1;
-                }
-            }
-            if deleted > 0 {
-                if s.length == 0 {
-                    s.first_id = StreamId::MIN;
-                } else if first_entry {
-                    s.first_id = s.edge_id(true, true);
-                }
-            }
-            deleted
-        }
+        Ok(Some(s)) => s,
     };
-    if s > 0 {
-        srv.notify(notify::STREAM, "xdel", args[1], c.db);
-        srv.dirty += s;
+    // IDs are checked before any is deleted.
+    let mut ids = Vec::with_capacity(args.len() - 2);
+    for a in &args[2..] {
+        let Some(id) = arg_id(c, a) else { return };
+        ids.push(id);
     }
-    c.out.int(s as i64);
+    let deleted = s.delete_entries(&ids);
+    if deleted > 0 {
+        srv.notify(notify::STREAM, "xdel", args[1], c.db);
+        srv.dirty += deleted;
+    }
+    c.out.int(deleted as i64);
 }
 
 pub fn xtrim(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
@@ -491,7 +473,9 @@ pub fn xtrim(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
     };
     let deleted = a.trim.map(|t| s.trim(&t)).unwrap_or(0);
     if deleted > 0 {
-        c.rewritten_argv = Some(exact_trim_argv(args, &a, s));
+        if a.trim.is_some_and(|t| t.approx) {
+            c.rewritten_argv = Some(exact_trim_argv(args, &a, s));
+        }
         srv.notify(notify::STREAM, "xtrim", args[1], c.db);
         srv.dirty += deleted;
     }
@@ -824,17 +808,14 @@ fn serve_group(
         }
         return;
     }
-    let mut body = Out::new();
-    body.resp = out.resp;
+    let mut body = deferred(out);
     let ids = write_range(&mut body, s, start, StreamId::MAX, count, false);
     out.array(ids.len());
     out.raw(&body.buf);
     let mut moved = false;
     let mut claims = Vec::new();
     for id in ids {
-        if s.advance_group(group, id) && noack {
-            moved = true;
-        }
+        moved |= s.advance_group(group, id);
         if noack {
             continue;
         }
@@ -860,17 +841,16 @@ fn serve_group(
         g.assign(id, consumer);
         claims.push((id, g.pel[&id].clone(), g.last_id));
     }
+    // A NOACK read that moved the group is propagated as its new last ID (with the claims,
+    // LASTID carries it).
+    let setid = (noack && moved)
+        .then(|| s.cgroups.get(group).map(|g| (g.last_id, g.entries_read)))
+        .flatten();
     for (id, nack, last) in claims {
         propagate_claim(srv, db, key, group, &id.to_bytes(), &nack, last);
     }
-    if moved {
-        let Some(Value::Stream(s)) = srv.dbs[db].dict.get(key).map(|o| &o.val) else {
-            return;
-        };
-        if let Some(g) = s.cgroups.get(group) {
-            let (last, read) = (g.last_id, g.entries_read);
-            propagate_group_id(srv, db, key, group, last, read);
-        }
+    if let Some((last, read)) = setid {
+        propagate_group_id(srv, db, key, group, last, read);
     }
 }
 
@@ -901,8 +881,7 @@ fn serve_stream(
                 body.array(0);
                 return;
             };
-            let mut entries = Out::new();
-            entries.resp = body.resp;
+            let mut entries = deferred(body);
             let n = write_range(
                 &mut entries,
                 s,
@@ -964,7 +943,7 @@ fn xread_generic(srv: &mut Server, c: &mut Client, args: &[&[u8]], group_cmd: bo
         ids.push(id);
     }
     let mut served = 0;
-    let mut body = deferred(c);
+    let mut body = deferred(&c.out);
     for (i, key) in r.keys.iter().enumerate() {
         let (gt, history) = {
             let Some(Value::Stream(s)) = srv.lookup_read(c.db, key).map(|o| &o.val) else {
@@ -1096,7 +1075,7 @@ fn serve_blocked_read(srv: &mut Server, c: &mut Client, r: &ReadArgs<'_>) {
     };
     let mut start = gt;
     start.incr();
-    let mut body = deferred(c);
+    let mut body = deferred(&c.out);
     serve_stream(srv, &mut body, db, &key, start, r, false);
     if c.out.resp3() {
         c.out.map(1);
@@ -1252,8 +1231,7 @@ pub fn xinfo_stream(srv: &mut Server, c: &mut Client, args: &[&[u8]]) {
         count as usize
     };
     out.bulk_str("entries");
-    let mut body = Out::new();
-    body.resp = out.resp;
+    let mut body = deferred(out);
     let n = write_range(
         &mut body,
         s,

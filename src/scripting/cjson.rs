@@ -81,18 +81,9 @@ fn encode_string(out: &mut Vec<u8>, s: &[u8]) {
 /// The array length of `t` if every key is a positive integer (lua-cjson's
 /// lua_array_length): Some(0) for an empty table is reported as not an array (`{}`).
 fn array_length(t: &Table, s: &Settings) -> mlua::Result<Option<usize>> {
-    let mut max = 0usize;
-    let mut items = 0usize;
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let idx = match k {
-            Value::Integer(i) if i >= 1 => i as usize,
-            Value::Number(n) if n >= 1.0 && n.fract() == 0.0 => n as usize,
-            _ => return Ok(None),
-        };
-        max = max.max(idx);
-        items += 1;
-    }
+    let Some((max, items)) = super::positive_int_keys(t)? else {
+        return Ok(None);
+    };
     if s.sparse_ratio > 0 && max > items * s.sparse_ratio && max > s.sparse_safe {
         if !s.sparse_convert {
             return Err(runtime("Cannot serialise table: excessively sparse array"));

@@ -90,19 +90,7 @@ fn pack_string(out: &mut Vec<u8>, s: &[u8]) {
 
 /// The length if the table's keys are exactly 1..n (lua-cmsgpack's table_is_an_array).
 fn array_len(t: &Table) -> mlua::Result<Option<usize>> {
-    let mut count = 0usize;
-    let mut max = 0usize;
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let idx = match k {
-            Value::Integer(i) if i >= 1 => i as usize,
-            Value::Number(n) if n >= 1.0 && n.fract() == 0.0 => n as usize,
-            _ => return Ok(None),
-        };
-        max = max.max(idx);
-        count += 1;
-    }
-    Ok((max == count).then_some(count))
+    Ok(super::positive_int_keys(t)?.and_then(|(max, count)| (max == count).then_some(count)))
 }
 
 fn pack_value(out: &mut Vec<u8>, v: &Value, level: usize) -> mlua::Result<()> {

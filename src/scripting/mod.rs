@@ -267,6 +267,24 @@ impl Invoker {
 }
 
 /// SHA1 of `data` as 40 lower-case hex digits (script names, redis.sha1hex).
+/// The largest key and the number of keys of a table whose keys are all positive integers
+/// (the array test of lua-cjson and lua-cmsgpack); None if any key is something else.
+pub fn positive_int_keys(t: &Table) -> mlua::Result<Option<(usize, usize)>> {
+    let mut max = 0usize;
+    let mut count = 0usize;
+    for pair in t.pairs::<mlua::Value, mlua::Value>() {
+        let (k, _) = pair?;
+        let idx = match k {
+            mlua::Value::Integer(i) if i >= 1 => i as usize,
+            mlua::Value::Number(n) if n >= 1.0 && n.fract() == 0.0 => n as usize,
+            _ => return Ok(None),
+        };
+        max = max.max(idx);
+        count += 1;
+    }
+    Ok(Some((max, count)))
+}
+
 pub fn sha1hex(data: &[u8]) -> String {
     sha1_smol::Sha1::from(data).digest().to_string()
 }

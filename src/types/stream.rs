@@ -686,6 +686,28 @@ impl Stream {
         true
     }
 
+    /// XDEL: delete the live entries among `ids`, keeping the first ID and the largest deleted
+    /// ID up to date; returns how many went.
+    pub fn delete_entries(&mut self, ids: &[StreamId]) -> u64 {
+        let mut deleted = 0;
+        let mut first_entry = false;
+        for &id in ids {
+            if self.delete(id) {
+                first_entry |= id == self.first_id;
+                self.max_deleted_entry_id = self.max_deleted_entry_id.max(id);
+                deleted += 1;
+            }
+        }
+        if deleted > 0 {
+            if self.length == 0 {
+                self.first_id = StreamId::MIN;
+            } else if first_entry {
+                self.first_id = self.edge_id(true, true);
+            }
+        }
+        deleted
+    }
+
     /// Trim from the head (streamTrim); returns how many entries went.
     pub fn trim(&mut self, t: &Trim) -> u64 {
         let mut deleted: u64 = 0;
